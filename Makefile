@@ -1,0 +1,57 @@
+# The course's task file. The README's two commands are `make book` and `make test`;
+# both create the pinned environment first when it is missing or out of date.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NB     ?= notebooks
+PYTEST_ARGS ?=
+
+# Same results on every run: one BLAS thread, fixed hash seed, no telemetry.
+export OMP_NUM_THREADS=1
+export OPENBLAS_NUM_THREADS=1
+export MKL_NUM_THREADS=1
+export PYTHONHASHSEED=0
+export MPLBACKEND=Agg
+export FEAST_USAGE=False
+export DO_NOT_TRACK=1
+export MLFLOW_ENABLE_TELEMETRY=false
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: venv book test test-fast lab outputs lock clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=25"
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+## Build the book into _build/html from the stored, nbval-verified outputs.
+book: venv
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+## Every test: package, repo consistency, papermill + nbval on every notebook, book build; offline.
+test: venv
+	tools/offline $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+## Only the fast tests (no notebook execution, no book build).
+test-fast: venv
+	tools/offline $(BIN)/python -m pytest -m "not notebook and not book" -p no:nbval tests $(PYTEST_ARGS)
+
+## JupyterLab on the course, with the course's environment.
+lab: venv
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks
+
+## Re-execute notebooks in place and store their outputs (NB=notebooks/01_x.ipynb for one).
+outputs: venv
+	tools/offline $(BIN)/python tools/execute.py $(NB)
+
+## Re-resolve requirements.in into requirements.lock and derive the environment files.
+lock:
+	$(PYTHON) tools/lock.py
+
+clean:
+	rm -rf _build .workspace .pytest_cache

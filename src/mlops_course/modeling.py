@@ -1,0 +1,92 @@
+"""The course's credit-default model and its metrics (chapter 1 onwards).
+
+Chapter 1 builds these step by step; later chapters call them so that every
+chapter versions, tracks, serves and monitors the same model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from mlops_course.data import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, TARGET
+
+MODEL_KINDS = ("baseline", "logreg", "hgb")
+
+#: What a decision costs the lender, per application, in units of one lost margin.
+COST_MISSED_DEFAULT = 5.0  # approve someone who defaults: the loan loss
+COST_REJECTED_GOOD = 1.0  # reject someone who would have repaid: the lost margin
+
+
+def make_preprocessor() -> ColumnTransformer:
+    """Impute and scale numbers, one-hot encode categories (unknown ones ignored)."""
+    numeric = Pipeline(
+        [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+    )
+    categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    return ColumnTransformer(
+        [("num", numeric, NUMERIC_FEATURES), ("cat", categorical, CATEGORICAL_FEATURES)]
+    )
+
+
+def make_model(kind: str = "logreg", *, seed: int = 0, **params) -> Pipeline:
+    """A scikit-learn Pipeline: the preprocessor, then a classifier of the given kind."""
+    if kind == "baseline":
+        classifier = DummyClassifier(strategy="prior")
+    elif kind == "logreg":
+        classifier = LogisticRegression(max_iter=1_000, C=params.pop("C", 1.0), **params)
+    elif kind == "hgb":
+        classifier = HistGradientBoostingClassifier(random_state=seed, **params)
+    else:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of {MODEL_KINDS}")
+    return Pipeline([("prep", make_preprocessor()), ("model", classifier)])
+
+
+def expected_cost(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    threshold: float,
+    *,
+    cost_missed_default: float = COST_MISSED_DEFAULT,
+    cost_rejected_good: float = COST_REJECTED_GOOD,
+) -> float:
+    """Average cost per application when rejecting everyone with ``proba >= threshold``."""
+    y_true = np.asarray(y_true)
+    reject = np.asarray(proba) >= threshold
+    missed = np.sum((~reject) & (y_true == 1))
+    rejected_good = np.sum(reject & (y_true == 0))
+    return float((cost_missed_default * missed + cost_rejected_good * rejected_good) / len(y_true))
+
+
+def best_threshold(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
+    """The rejection threshold (on a 0.01 grid) with the lowest expected cost, and that cost."""
+    grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
+    costs = [expected_cost(y_true, proba, t) for t in grid]
+    i = int(np.argmin(costs))
+    return float(grid[i]), float(costs[i])
+
+
+def score(y_true: np.ndarray, proba: np.ndarray, *, threshold: float = 0.5) -> dict[str, float]:
+    """Ranking, calibration and business metrics of default probabilities."""
+    y_true = np.asarray(y_true)
+    proba = np.asarray(proba, dtype=float)
+    return {
+        "roc_auc": float(roc_auc_score(y_true, proba)),
+        "average_precision": float(average_precision_score(y_true, proba)),
+        "brier": float(brier_score_loss(y_true, proba)),
+        "log_loss": float(log_loss(y_true, proba, labels=[0, 1])),
+        "expected_cost": expected_cost(y_true, proba, threshold),
+    }
+
+
+def features_and_target(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The model's input columns and the ``default`` label of a frame."""
+    return frame[FEATURES], frame[TARGET]

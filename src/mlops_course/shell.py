@@ -1,0 +1,61 @@
+"""Run the course's command-line tools (DVC, MLflow, Feast, git) from notebooks.
+
+Used by the chapters that drive a CLI. Commands are argument lists, never a
+shell string; a tool installed next to the running Python is found even when
+the environment's ``bin`` folder is not on ``PATH`` (a kernel started by
+JupyterLab or papermill often lacks it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+class CommandError(RuntimeError):
+    """A command exited with a non-zero status; the message carries its output."""
+
+
+def tool(name: str) -> str:
+    """Full path of the executable ``name``, preferring the one beside this Python."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name!r} is not installed in this environment")
+    return found
+
+
+def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The current environment with this Python's ``bin`` first on ``PATH``."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(extra or {})
+    return env
+
+
+def run(
+    args: Sequence[str | os.PathLike],
+    *,
+    cwd: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """Run ``args`` (first item resolved with :func:`tool`) and return the completed process."""
+    argv = [tool(str(args[0])), *map(str, args[1:])]
+    done = subprocess.run(
+        argv, cwd=cwd, env=tool_env(env), capture_output=True, text=True, timeout=timeout
+    )
+    if check and done.returncode != 0:
+        shown = " ".join([Path(argv[0]).name, *argv[1:]])
+        raise CommandError(
+            f"`{shown}` exited with {done.returncode}\n"
+            f"--- stdout ---\n{done.stdout[-3000:]}\n--- stderr ---\n{done.stderr[-3000:]}"
+        )
+    return done

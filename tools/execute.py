@@ -1,0 +1,54 @@
+"""Execute notebooks in place so their stored outputs are fresh (`make outputs`).
+
+    python tools/execute.py notebooks                  # every notebook in the folder
+    python tools/execute.py notebooks/01_notebook_model.ipynb
+
+Runs each notebook top to bottom in a fresh kernel with the notebook's own
+(default) parameters, from the notebooks/ folder, exactly as nbval will re-run
+it, then writes it back without execution timestamps. Stops at the first cell
+error, unless the cell is tagged `raises-exception`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def execute(path: Path) -> float:
+    nb = nbformat.read(path, as_version=4)
+    started = time.perf_counter()
+    client = NotebookClient(
+        nb,
+        timeout=900,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+    )
+    client.execute()
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nb.metadata["kernelspec"] = KERNELSPEC
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)
+    return time.perf_counter() - started
+
+
+def main(args: list[str]) -> None:
+    paths: list[Path] = []
+    for arg in args or ["notebooks"]:
+        p = Path(arg)
+        paths += sorted(p.glob("*.ipynb")) if p.is_dir() else [p]
+    for path in paths:
+        seconds = execute(path)
+        print(f"{path}: executed in {seconds:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
