@@ -14,7 +14,6 @@ DETERMINISM = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "PYTHONHASHSEED": "0",
-    "MPLBACKEND": "Agg",
     "FEAST_USAGE": "False",
     "DO_NOT_TRACK": "1",
     "MLFLOW_ENABLE_TELEMETRY": "false",

@@ -6,6 +6,8 @@ chapter versions, tracks, serves and monitors the same model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -26,18 +28,23 @@ COST_MISSED_DEFAULT = 5.0  # approve someone who defaults: the loan loss
 COST_REJECTED_GOOD = 1.0  # reject someone who would have repaid: the lost margin
 
 
-def make_preprocessor() -> ColumnTransformer:
+def make_preprocessor(extra_numeric: Sequence[str] = ()) -> ColumnTransformer:
     """Impute and scale numbers, one-hot encode categories (unknown ones ignored)."""
     numeric = Pipeline(
         [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
     )
     categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     return ColumnTransformer(
-        [("num", numeric, NUMERIC_FEATURES), ("cat", categorical, CATEGORICAL_FEATURES)]
+        [
+            ("num", numeric, NUMERIC_FEATURES + list(extra_numeric)),
+            ("cat", categorical, CATEGORICAL_FEATURES),
+        ]
     )
 
 
-def make_model(kind: str = "logreg", *, seed: int = 0, **params) -> Pipeline:
+def make_model(
+    kind: str = "logreg", *, seed: int = 0, extra_numeric: Sequence[str] = (), **params
+) -> Pipeline:
     """A scikit-learn Pipeline: the preprocessor, then a classifier of the given kind."""
     if kind == "baseline":
         classifier = DummyClassifier(strategy="prior")
@@ -47,7 +54,7 @@ def make_model(kind: str = "logreg", *, seed: int = 0, **params) -> Pipeline:
         classifier = HistGradientBoostingClassifier(random_state=seed, **params)
     else:
         raise ValueError(f"unknown model kind {kind!r}; choose one of {MODEL_KINDS}")
-    return Pipeline([("prep", make_preprocessor()), ("model", classifier)])
+    return Pipeline([("prep", make_preprocessor(extra_numeric)), ("model", classifier)])
 
 
 def expected_cost(

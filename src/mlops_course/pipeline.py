@@ -1,0 +1,272 @@
+"""The course's training pipeline as DVC stages (chapter 2, reused by the capstone).
+
+Each stage is a command run from inside a DVC project folder, reading that
+folder's ``params.yaml``::
+
+    python -m mlops_course.pipeline generate   # params data.*     -> data/applications.parquet
+    python -m mlops_course.pipeline prepare    # params prepare.*  -> data/prepared/*.parquet
+    python -m mlops_course.pipeline train      # params train.*    -> models/model.joblib
+    python -m mlops_course.pipeline evaluate   #                   -> metrics.json
+
+:func:`write_project` writes a ready-made ``dvc.yaml`` and ``params.yaml`` wiring
+these stages together; :func:`init_repo` makes a folder a git + DVC repository
+that stays offline and keeps DVC's scratch state inside the project.
+The same inputs give a byte-identical ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+import yaml
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from mlops_course.data import generate_applications, time_split
+from mlops_course.modeling import (
+    best_threshold,
+    expected_cost,
+    features_and_target,
+    make_model,
+)
+from mlops_course.shell import run
+
+DATA = "data/applications.parquet"
+PREPARED = "data/prepared"
+SPLITS = ("train", "valid", "test")
+MODEL = "models/model.joblib"
+METRICS = "metrics.json"
+PARAMS = "params.yaml"
+STAGES = ("generate", "prepare", "train", "evaluate")
+METRIC_NAMES = ("roc_auc", "average_precision", "brier", "expected_cost", "threshold")
+
+#: The parameters of every stage; ``train`` keys other than kind/seed are hyperparameters.
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "data": {"n_rows": 5_000, "seed": 42},
+    "prepare": {"valid_fraction": 0.15, "test_fraction": 0.15},
+    "train": {"kind": "logreg", "seed": 0, "C": 1.0},
+}
+
+
+def merge_params(params: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict]:
+    """The default parameters, updated section by section with ``params``."""
+    merged = copy.deepcopy(DEFAULT_PARAMS)
+    for section, values in (params or {}).items():
+        merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def load_params(root: str | Path = ".") -> dict[str, dict]:
+    """The ``params.yaml`` of the project at ``root``, over the defaults."""
+    path = Path(root) / PARAMS
+    if not path.is_file():
+        raise FileNotFoundError(f"no {PARAMS} in {Path(root).resolve().name!r}")
+    return merge_params(yaml.safe_load(path.read_text()) or {})
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+def fit(train: pd.DataFrame, train_params: Mapping[str, Any]):
+    """Fit the course model described by a ``train`` params section."""
+    hyper = {k: v for k, v in train_params.items() if k not in ("kind", "seed")}
+    kind, seed = train_params.get("kind", "logreg"), int(train_params.get("seed", 0))
+    model = make_model(kind, seed=seed, **hyper)
+    x, y = features_and_target(train)
+    return model.fit(x, y)
+
+
+def evaluate_model(model, valid: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
+    """Test metrics at the cost-minimising threshold chosen on validation, 6 decimals."""
+    x_valid, y_valid = features_and_target(valid)
+    threshold, _ = best_threshold(y_valid.to_numpy(), model.predict_proba(x_valid)[:, 1])
+    x_test, y_test = features_and_target(test)
+    proba = model.predict_proba(x_test)[:, 1]
+    y = y_test.to_numpy()
+    metrics = {
+        "roc_auc": roc_auc_score(y, proba),
+        "average_precision": average_precision_score(y, proba),
+        "brier": brier_score_loss(y, proba),
+        "expected_cost": expected_cost(y, proba, threshold),
+        "threshold": threshold,
+    }
+    return {name: round(float(value), 6) for name, value in metrics.items()}
+
+
+def fit_and_score(frame: pd.DataFrame, params: Mapping | None = None) -> dict[str, float]:
+    """The whole pipeline in memory: split, fit, evaluate (same numbers as the stages)."""
+    params = merge_params(params)
+    split = time_split(frame, **params["prepare"])
+    model = fit(split.train, params["train"])
+    return evaluate_model(model, split.valid, split.test)
+
+
+def generate(root: str | Path = ".") -> Path:
+    """Stage ``generate``: write the applications table from ``data.n_rows``/``data.seed``."""
+    root = Path(root)
+    data = load_params(root)["data"]
+    frame = generate_applications(int(data["n_rows"]), seed=int(data["seed"]))
+    _write_parquet(frame, root / DATA)
+    return root / DATA
+
+
+def prepare(root: str | Path = ".") -> list[Path]:
+    """Stage ``prepare``: time-split the applications into train, valid and test files."""
+    root = Path(root)
+    source = root / DATA
+    if not source.is_file():
+        raise FileNotFoundError(f"{DATA} is missing: run `dvc pull` or the generate stage")
+    split = time_split(pd.read_parquet(source), **load_params(root)["prepare"])
+    paths = []
+    for name, frame in zip(SPLITS, split):
+        path = root / PREPARED / f"{name}.parquet"
+        _write_parquet(frame, path)
+        paths.append(path)
+    return paths
+
+
+def train(root: str | Path = ".") -> Path:
+    """Stage ``train``: fit the model on the train split and save it with joblib."""
+    root = Path(root)
+    model = fit(pd.read_parquet(root / PREPARED / "train.parquet"), load_params(root)["train"])
+    path = root / MODEL
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, path)
+    return path
+
+
+def evaluate(root: str | Path = ".") -> dict[str, float]:
+    """Stage ``evaluate``: score the saved model on the test split into ``metrics.json``."""
+    root = Path(root)
+    model = joblib.load(root / MODEL)
+    valid, test = (pd.read_parquet(root / PREPARED / f"{n}.parquet") for n in ("valid", "test"))
+    metrics = evaluate_model(model, valid, test)
+    (root / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics
+
+
+def file_md5(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """The md5 of a file's bytes: what DVC 3 records for a tracked file."""
+    digest = hashlib.md5()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def recorded_md5(dvc_file: str | Path) -> str:
+    """The md5 a single-file ``.dvc`` file records for the data it points to."""
+    outs = yaml.safe_load(Path(dvc_file).read_text())["outs"]
+    if len(outs) != 1 or "md5" not in outs[0]:
+        raise ValueError(f"{Path(dvc_file).name} does not track exactly one file")
+    return str(outs[0]["md5"])
+
+
+def stage_definitions(*, generate: bool = True) -> dict[str, dict]:
+    """The ``stages:`` mapping of ``dvc.yaml`` (without ``generate`` for a ``dvc add``-ed file)."""
+    command = "python -m mlops_course.pipeline {}".format
+    split_files = [f"{PREPARED}/{name}.parquet" for name in SPLITS]
+    stages: dict[str, dict] = {}
+    if generate:
+        stages["generate"] = {"cmd": command("generate"), "params": ["data"], "outs": [DATA]}
+    stages["prepare"] = {
+        "cmd": command("prepare"),
+        "deps": [DATA],
+        "params": ["prepare"],
+        "outs": split_files,
+    }
+    stages["train"] = {
+        "cmd": command("train"),
+        "deps": [split_files[0]],
+        "params": ["train"],
+        "outs": [MODEL],
+    }
+    stages["evaluate"] = {
+        "cmd": command("evaluate"),
+        "deps": [MODEL, *split_files[1:]],
+        "metrics": [{METRICS: {"cache": False}}],
+    }
+    return stages
+
+
+def write_project(
+    path: str | Path,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    generate: bool = True,
+) -> tuple[Path, Path]:
+    """Write ``dvc.yaml`` and ``params.yaml`` into ``path``; return both paths."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    dvc_yaml = path / "dvc.yaml"
+    params_yaml = path / PARAMS
+    dvc_yaml.write_text(
+        yaml.safe_dump({"stages": stage_definitions(generate=generate)}, sort_keys=False)
+    )
+    params_yaml.write_text(yaml.safe_dump(merge_params(params), sort_keys=False))
+    return dvc_yaml, params_yaml
+
+
+def init_repo(
+    path: str | Path,
+    *,
+    user: str = "Course Learner",
+    email: str = "learner@example.com",
+    remote: str | Path | None = None,
+) -> Path:
+    """Make ``path`` a git + DVC repo (local identity, no telemetry, optional default remote).
+
+    DVC's per-repo scratch state (``core.site_cache_dir``) is kept in ``.dvc/site-cache``
+    (in ``.dvc/config.local``, which is not committed), so a repo re-created at the same
+    path never meets stale state from an old one.
+    """
+    path = Path(path).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    run(["git", "init", "-q", "-b", "main"], cwd=path)
+    run(["git", "config", "user.name", user], cwd=path)
+    run(["git", "config", "user.email", email], cwd=path)
+    dvc_dir = path / ".dvc"
+    site_cache = dvc_dir / "site-cache"
+    run(["dvc", "init", "-q"], cwd=path,
+        env={"DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(site_cache)})
+    with (dvc_dir / "config").open("a") as config:  # empty after `dvc init`
+        config.write("[core]\n    analytics = false\n    check_update = false\n")
+    (dvc_dir / "config.local").write_text(
+        f"[core]\n    site_cache_dir = {site_cache}\n"
+    )
+    with (dvc_dir / ".gitignore").open("a") as ignore:
+        ignore.write("/site-cache\n")
+    if remote is not None:
+        # Given relative to the repo, DVC stores it relative to .dvc/config: portable.
+        relative = os.path.relpath(Path(remote).resolve(), path)
+        run(["dvc", "remote", "add", "-d", "storage", relative], cwd=path)
+    run(["git", "add", ".dvc", ".dvcignore"], cwd=path)
+    run(["git", "commit", "-q", "-m", "Initialise DVC"], cwd=path)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m mlops_course.pipeline <stage>`` in the project folder."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1 or args[0] not in STAGES:
+        print(f"usage: python -m mlops_course.pipeline {{{','.join(STAGES)}}}", file=sys.stderr)
+        return 2
+    result = {"generate": generate, "prepare": prepare, "train": train,
+              "evaluate": evaluate}[args[0]](Path.cwd())
+    if isinstance(result, dict):
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Saving and shipping the credit-default model: ONNX export and inference, pickle checks.
+
+Chapter 4 (model serialisation) builds these; the serving chapter and the
+serving benchmarks reuse :func:`to_onnx` and :class:`OnnxModel` to answer
+requests without scikit-learn, and :func:`as_model_input` to give MLflow
+signatures the column types the model really accepts.
+
+ONNX input design: one named input per feature column, each of shape
+``[None, 1]``: ``float32`` for numeric columns, ``string`` for categorical ones.
+skl2onnx maps these names onto the ``ColumnTransformer``'s column selectors, so
+the exported graph needs no column-index bookkeeping; a JSON record maps onto
+the inputs name by name; and the graph documents its own contract (a Triton
+``config.pbtxt`` or a client in another language lists the same names). A
+missing numeric value is ``NaN`` (the graph's imputer fills it, as in
+scikit-learn) and an unknown category encodes to all zeros (as with
+``handle_unknown="ignore"``).
+"""
+
+from __future__ import annotations
+
+import pickletools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_course.data import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+
+#: The ONNX opsets the course exports to (recent enough for every operator the
+#: linear pipeline needs, old enough for older ONNX Runtime and Triton builds).
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+PROBA_OUTPUT = "probabilities"
+
+
+def as_model_input(frame: pd.DataFrame) -> pd.DataFrame:
+    """The feature columns in model order, numbers as float64 and categories as str.
+
+    Integer columns cannot hold a missing value, so the course declares every
+    numeric feature as a double (MLflow signatures, ONNX float inputs).
+    """
+    missing = [c for c in FEATURES if c not in frame.columns]
+    if missing:
+        raise KeyError(f"frame lacks feature columns {missing}")
+    out = frame[FEATURES].copy()
+    out[NUMERIC_FEATURES] = out[NUMERIC_FEATURES].astype("float64")
+    for name in CATEGORICAL_FEATURES:
+        out[name] = out[name].astype(str)
+    return out
+
+
+def _initial_types(sample_frame: pd.DataFrame) -> list[tuple[str, Any]]:
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    types = []
+    for name in sample_frame.columns:
+        if pd.api.types.is_numeric_dtype(sample_frame[name]):
+            types.append((str(name), FloatTensorType([None, 1])))
+        else:
+            types.append((str(name), StringTensorType([None, 1])))
+    return types
+
+
+def to_onnx(pipeline, sample_frame: pd.DataFrame, *, target_opset=None) -> bytes:
+    """Convert a fitted scikit-learn pipeline to ONNX bytes, one input per column.
+
+    Numeric columns of ``sample_frame`` become ``float32`` inputs, the others
+    ``string`` inputs; the output ``probabilities`` is a plain ``[n, 2]`` tensor
+    (no ZipMap), so ONNX Runtime returns a NumPy array.
+    """
+    from skl2onnx import convert_sklearn
+
+    model = convert_sklearn(
+        pipeline,
+        name="credit_default",
+        initial_types=_initial_types(sample_frame),
+        target_opset=target_opset or TARGET_OPSET,
+        options={"zipmap": False},
+    )
+    return model.SerializeToString()
+
+
+class OnnxModel:
+    """An ONNX classifier loaded with ONNX Runtime on the CPU, giving P(default)."""
+
+    def __init__(self, model: bytes, *, threads: int | None = 1) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = threads
+        self.session = ort.InferenceSession(
+            model, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        inputs = self.session.get_inputs()
+        self.input_names = [i.name for i in inputs]
+        self.numeric_inputs = [i.name for i in inputs if i.type != "tensor(string)"]
+        self.string_inputs = [i.name for i in inputs if i.type == "tensor(string)"]
+        outputs = [o.name for o in self.session.get_outputs()]
+        self._output = PROBA_OUTPUT if PROBA_OUTPUT in outputs else outputs[-1]
+
+    def feeds_from_columns(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """ONNX Runtime feeds from column-name -> sequence (a dict of lists, a DataFrame)."""
+        missing = [n for n in self.input_names if n not in columns]
+        if missing:
+            raise KeyError(f"missing input columns {missing}")
+        feeds = {}
+        for name in self.numeric_inputs:
+            feeds[name] = np.asarray(columns[name], dtype=np.float32).reshape(-1, 1)
+        for name in self.string_inputs:
+            values = columns[name]
+            feeds[name] = np.array(
+                ["" if v is None else str(v) for v in values], dtype=object
+            ).reshape(-1, 1)
+        return feeds
+
+    def feeds_from_records(self, records: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+        """ONNX Runtime feeds from a list of row dicts (a parsed JSON body); None is missing."""
+        return self.feeds_from_columns(
+            {name: [row.get(name) for row in records] for name in self.input_names}
+        )
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """P(default) for ready-made feeds (the fastest path)."""
+        return self.session.run([self._output], dict(feeds))[0][:, 1]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(default) for each row of a DataFrame holding the input columns."""
+        return self.run(self.feeds_from_columns(frame))
+
+    def predict_proba_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """P(default) for a list of row dicts, without building a DataFrame."""
+        return self.run(self.feeds_from_records(records))
+
+
+def pickle_globals(data: bytes) -> list[str]:
+    """The ``module.name`` callables and classes a pickle would import when loaded.
+
+    Read from the opcodes without executing anything. A quick look, not a
+    security scanner: it follows ``GLOBAL``/``STACK_GLOBAL`` and the memo, which
+    is what the standard pickler writes.
+    """
+    found: list[str] = []
+    memo: dict[int, Any] = {}
+    strings: list[Any] = []  # values pushed most recently (strings or None)
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == "GLOBAL":
+            module, name = str(arg).split(" ", 1)
+            found.append(f"{module}.{name}")
+            strings.append(None)
+        elif op.name == "STACK_GLOBAL":
+            if len(strings) >= 2 and all(isinstance(s, str) for s in strings[-2:]):
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            else:
+                found.append("<unknown>")
+            strings.append(None)
+        elif op.name == "MEMOIZE":
+            memo[len(memo)] = strings[-1] if strings else None
+        elif op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[int(arg)] = strings[-1] if strings else None
+        elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+            strings.append(memo.get(int(arg)))
+        elif isinstance(arg, str) and ("UNICODE" in op.name or "STRING" in op.name):
+            strings.append(arg)
+        elif op.name not in ("FRAME", "PROTO", "MARK"):
+            strings.append(None)
+    return sorted(set(found))

@@ -1,0 +1,181 @@
+"""Experiment tracking helpers: a local MLflow server, data fingerprints, run tables.
+
+Used by chapter 3 (experiment tracking) and by the chapters that need a tracking
+server or an audit trail afterwards: the model registry, serving from the
+registry, governance and the capstones.
+
+- :func:`mlflow_server` runs a real ``mlflow server`` process (SQLite backend
+  store, artifacts proxied by the server into a local folder) on 127.0.0.1 for
+  the duration of a ``with`` block, through :func:`mlops_course.servers.serve`.
+- :func:`data_fingerprint` is an audit-grade SHA-256 of a whole DataFrame
+  (MLflow's own dataset digest is 8 hex characters over the first 10,000 rows).
+- :func:`runs_table` turns ``mlflow.search_runs`` output into a small, rounded,
+  stable table, and :func:`split_summary` describes a train/valid/test split.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from mlops_course.data import TARGET, TIMESTAMP_COLUMN, Split
+from mlops_course.servers import Server, serve
+from mlops_course.shell import tool
+
+#: Environment of the server process: no telemetry, and no background job runner
+#: (MLflow 3's job runner starts a handful of extra processes that only GenAI
+#: features use; a laptop course does not need them).
+SERVER_ENV = {
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "MLFLOW_ENABLE_TELEMETRY": "false",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def mlflow_server_args(folder: Path) -> list[str]:
+    """The ``mlflow server`` command line for a store in ``folder`` (``{port}`` unfilled)."""
+    return [
+        tool("mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
+        "--host",
+        "{host}",
+        "--port",
+        "{port}",
+        "--workers",
+        "1",
+    ]
+
+
+@contextlib.contextmanager
+def mlflow_server(
+    folder: str | os.PathLike,
+    *,
+    timeout: float = 120,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Server]:
+    """Run an MLflow tracking server storing into ``folder``; yields it (``.url`` is the URI).
+
+    Runs and registered models go to ``folder/mlflow.db`` (SQLite), artifacts to
+    ``folder/artifacts`` (uploaded over HTTP through the server), the server's
+    log to ``folder/server.log``. The process group is stopped when the block ends.
+    """
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    with serve(
+        mlflow_server_args(folder),
+        health="/health",
+        timeout=timeout,
+        env={**SERVER_ENV, **(env or {})},
+        cwd=folder,
+        log_path=folder / "server.log",
+    ) as server:
+        yield server
+
+
+def data_fingerprint(frame: pd.DataFrame, *, index: bool = False) -> str:
+    """SHA-256 (64 hex characters) of every row, column name, dtype and value of ``frame``.
+
+    The frame is written as CSV (floats at full round-trip precision) after a
+    header line listing the columns and their dtypes, so any changed value, row,
+    column, order or type changes the fingerprint. The index counts only when
+    ``index`` is true.
+    """
+    header = json.dumps(
+        [[str(name), str(dtype)] for name, dtype in frame.dtypes.items()],
+        separators=(",", ":"),
+    )
+    digest = hashlib.sha256(header.encode() + b"\n")
+    body = frame.to_csv(index=index, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+    digest.update(body.encode())
+    return digest.hexdigest()
+
+
+def _numeric_if_possible(column: pd.Series) -> pd.Series:
+    try:
+        return pd.to_numeric(column)
+    except (TypeError, ValueError):
+        return column
+
+
+def runs_table(
+    runs: pd.DataFrame,
+    *,
+    params: Sequence[str] = (),
+    metrics: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    sort_by: str | Sequence[str] | None = None,
+    ascending: bool = True,
+    digits: int = 4,
+) -> pd.DataFrame:
+    """A tidy view of ``mlflow.search_runs`` output: run name, chosen columns, rounded.
+
+    Columns lose their ``params.``/``metrics.``/``tags.`` prefixes, numeric
+    parameters become numbers, metrics are rounded to ``digits``; run ids,
+    times and artifact URIs are left out so the table is the same on every run.
+    """
+    wanted = {"tags.mlflow.runName": "run_name"}
+    for prefix, names in (("params", params), ("metrics", metrics), ("tags", tags)):
+        wanted.update({f"{prefix}.{name}": name for name in names})
+    missing = [column for column in wanted if column not in runs.columns]
+    if missing:
+        raise KeyError(f"search_runs output has no column(s) {missing}")
+    table = runs[list(wanted)].rename(columns=wanted)
+    for name in params:
+        table[name] = _numeric_if_possible(table[name])
+    for name in metrics:
+        table[name] = table[name].astype(float).round(digits)
+    if sort_by is not None:
+        keys = [sort_by] if isinstance(sort_by, str) else list(sort_by)
+        # run_name breaks ties, so the order never depends on start times.
+        table = table.sort_values(
+            [*keys, "run_name"], ascending=[ascending] * len(keys) + [True], kind="stable"
+        )
+    return table.reset_index(drop=True)
+
+
+def split_summary(split: Split) -> dict[str, dict[str, object]]:
+    """Rows, default rate and time range of each part of a train/valid/test split."""
+    summary: dict[str, dict[str, object]] = {}
+    for part, frame in zip(split._fields, split):
+        times = frame[TIMESTAMP_COLUMN]
+        summary[part] = {
+            "rows": int(len(frame)),
+            "default_rate": round(float(frame[TARGET].mean()), 4),
+            "from": times.min().isoformat(),
+            "to": times.max().isoformat(),
+        }
+    return summary
+
+
+#: Types in the course's scikit-learn pipelines that skops does not trust by default.
+#: Both only hold data (a NumPy dtype; the fitted trees of HistGradientBoosting), so
+#: ``mlflow.sklearn.log_model(..., skops_trusted_types=SKOPS_TRUSTED_TYPES)`` is safe.
+SKOPS_TRUSTED_TYPES = [
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+]
+
+#: Distributions a logged scikit-learn pipeline of the course needs at load time.
+MODEL_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops")
+
+
+def pinned_requirements(packages: Sequence[str] = MODEL_PACKAGES) -> list[str]:
+    """``name==version`` of installed ``packages``: pass as ``log_model(pip_requirements=...)``.
+
+    Giving MLflow the requirements skips its inference step, which imports the
+    model in a subprocess and may try the network.
+    """
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in packages]

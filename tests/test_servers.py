@@ -1,0 +1,56 @@
+"""The server helper: free port, health wait, clear errors, always stopped."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import httpx
+import pytest
+
+from mlops_course.servers import ServerError, free_port, port_is_open, serve
+
+HTTP_SERVER = [sys.executable, "-m", "http.server", "{port}", "--bind", "{host}"]
+
+
+def test_serves_on_loopback_and_stops(tmp_path):
+    (tmp_path / "health").write_text("ok")
+    with serve(HTTP_SERVER, health="/health", cwd=tmp_path) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        assert httpx.get(server.url + "/health").text == "ok"
+        port = server.port
+    time.sleep(0.2)
+    assert not port_is_open(port)
+
+
+def test_stopped_even_when_the_block_fails(tmp_path):
+    (tmp_path / "health").write_text("ok")
+    with pytest.raises(RuntimeError, match="lesson failed"):
+        with serve(HTTP_SERVER, cwd=tmp_path) as server:
+            port = server.port
+            raise RuntimeError("lesson failed")
+    time.sleep(0.2)
+    assert not port_is_open(port)
+
+
+def test_early_exit_is_reported_with_the_log():
+    crash = [sys.executable, "-c", "import sys; print('bad config: no model'); sys.exit(3)"]
+    with pytest.raises(ServerError, match=r"(?s)status 3.*bad config: no model"):
+        with serve(crash, timeout=10):
+            pass
+
+
+def test_never_healthy_times_out_with_the_log(tmp_path):
+    # Serves files, but has no /health: answers 404 until the deadline.
+    port = free_port()
+    with pytest.raises(ServerError, match=r"not healthy .* \(HTTP 404\)"):
+        with serve(HTTP_SERVER, cwd=tmp_path, timeout=2, port=port):
+            pass
+    time.sleep(0.2)
+    assert not port_is_open(port)  # the unhealthy server was stopped too
+
+
+def test_shell_strings_are_refused():
+    with pytest.raises(TypeError, match="list of arguments"):
+        with serve("python -m http.server"):
+            pass

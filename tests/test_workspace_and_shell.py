@@ -1,0 +1,45 @@
+"""Scratch workspaces and the CLI runner."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from mlops_course.shell import CommandError, run, tool
+from mlops_course.workspace import ENV_VAR, course_root, workspace
+
+
+def test_workspace_is_fresh_on_every_call(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    first = workspace("99_demo")
+    (first / "left_over.txt").write_text("x")
+    again = workspace("99_demo")
+    assert again == tmp_path / "99_demo" and not any(again.iterdir())
+    (again / "kept.txt").write_text("y")
+    assert (workspace("99_demo", fresh=False) / "kept.txt").exists()
+
+
+@pytest.mark.parametrize("bad", ["", "../escape", "a/b", "/abs", ".hidden"])
+def test_workspace_refuses_names_that_escape(bad, tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    with pytest.raises(ValueError, match="simple slug"):
+        workspace(bad)
+
+
+def test_default_root_is_the_checkout(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    root = course_root()
+    assert root is not None and (root / "_toc.yml").is_file()
+    monkeypatch.chdir(root / "notebooks")
+    assert course_root() == root
+
+
+def test_run_resolves_tools_beside_python_and_reports_failures(tmp_path):
+    assert tool("python").startswith(sys.prefix) or tool("python")
+    done = run(["git", "init", "-q", str(tmp_path / "repo")])
+    assert done.returncode == 0
+    with pytest.raises(CommandError, match="exited with"):
+        run(["git", "-C", str(tmp_path / "repo"), "log"])
+    with pytest.raises(FileNotFoundError, match="not installed"):
+        tool("surely-not-a-real-tool")
