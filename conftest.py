@@ -37,10 +37,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.__class__.__name__ == "IPyNbCell":  # nbval's per-cell items
-            item.add_marker(pytest.mark.notebook)
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if item.__class__.__name__ == "IPyNbCell":  # nbval's per-cell items
+        item.add_marker(pytest.mark.notebook)
 
 
 _ROOT_KEY = pytest.StashKey[Path]()
+
