@@ -20,7 +20,12 @@ from mlops_course.data import (
     time_split,
 )
 from mlops_course.modeling import features_and_target, make_model
-from mlops_course.serialization import OnnxModel, as_model_input, pickle_globals, to_onnx
+from mlops_course.serialization import (
+    OnnxModel,
+    as_model_input,
+    pickle_globals,
+    to_onnx,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,9 @@ def test_onnx_inputs_are_one_per_column_with_the_right_types(onnx_model):
     assert onnx_model.string_inputs == CATEGORICAL_FEATURES
 
 
-def test_onnx_matches_sklearn_including_missing_and_unseen(fitted, onnx_model, awkward_rows):
+def test_onnx_matches_sklearn_including_missing_and_unseen(
+    fitted, onnx_model, awkward_rows
+):
     model, _ = fitted
     expected = model.predict_proba(awkward_rows)[:, 1]
     got = onnx_model.predict_proba(awkward_rows)
@@ -80,13 +87,18 @@ def test_records_fast_path_matches_frame_path(onnx_model, awkward_rows):
 def test_onnx_names_a_missing_column(onnx_model, awkward_rows):
     with pytest.raises(KeyError, match="region"):
         onnx_model.predict_proba(awkward_rows.drop(columns=["region"]))
+    records = awkward_rows.head(3).to_dict("records")
+    del records[2]["age"]
+    with pytest.raises(KeyError, match="age"):
+        onnx_model.predict_proba_records(records)
 
 
 def test_joblib_round_trip_gives_identical_predictions(fitted, awkward_rows, tmp_path):
     model, _ = fitted
     joblib.dump(model, tmp_path / "model.joblib")
     loaded = joblib.load(tmp_path / "model.joblib")
-    assert np.array_equal(loaded.predict_proba(awkward_rows), model.predict_proba(awkward_rows))
+    expected = model.predict_proba(awkward_rows)
+    assert np.array_equal(loaded.predict_proba(awkward_rows), expected)
 
 
 def test_skops_refuses_untrusted_types_until_trusted(fitted, awkward_rows, tmp_path):
@@ -98,7 +110,8 @@ def test_skops_refuses_untrusted_types_until_trusted(fitted, awkward_rows, tmp_p
     with pytest.raises(UntrustedTypesFoundException):
         sio.load(path)
     loaded = sio.load(path, trusted=untrusted)
-    assert np.array_equal(loaded.predict_proba(awkward_rows), model.predict_proba(awkward_rows))
+    expected = model.predict_proba(awkward_rows)
+    assert np.array_equal(loaded.predict_proba(awkward_rows), expected)
 
 
 class _Payload:

@@ -1,4 +1,4 @@
-"""Saving and shipping the credit-default model: ONNX export and inference, pickle checks.
+"""Saving and shipping the credit-default model: ONNX export, inference, pickle checks.
 
 Chapter 4 (model serialisation) builds these; the serving chapter and the
 serving benchmarks reuse :func:`to_onnx` and :class:`OnnxModel` to answer
@@ -101,7 +101,7 @@ class OnnxModel:
         self._output = PROBA_OUTPUT if PROBA_OUTPUT in outputs else outputs[-1]
 
     def feeds_from_columns(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """ONNX Runtime feeds from column-name -> sequence (a dict of lists, a DataFrame)."""
+        """Feeds from a column -> values mapping (a dict of lists, a DataFrame)."""
         missing = [n for n in self.input_names if n not in columns]
         if missing:
             raise KeyError(f"missing input columns {missing}")
@@ -115,11 +115,16 @@ class OnnxModel:
             ).reshape(-1, 1)
         return feeds
 
-    def feeds_from_records(self, records: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-        """ONNX Runtime feeds from a list of row dicts (a parsed JSON body); None is missing."""
-        return self.feeds_from_columns(
-            {name: [row.get(name) for row in records] for name in self.input_names}
-        )
+    def feeds_from_records(
+        self, records: Sequence[Mapping[str, Any]]
+    ) -> dict[str, np.ndarray]:
+        """Feeds from row dicts (parsed JSON); None is missing, an absent key fails."""
+        names = self.input_names
+        try:
+            columns = {name: [row[name] for row in records] for name in names}
+        except KeyError as err:
+            raise KeyError(f"a row lacks input column {err.args[0]!r}") from None
+        return self.feeds_from_columns(columns)
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """P(default) for ready-made feeds (the fastest path)."""
