@@ -491,8 +491,12 @@ def check_dockerfile(
             "unprivileged user",
         ))
 
+    # ENV carries over only along FROM <earlier stage>, not from other stages.
+    lineage, by_name = [final], {s.name: s for s in stages if s.name}
+    while lineage[-1].base in by_name and by_name[lineage[-1].base] not in lineage:
+        lineage.append(by_name[lineage[-1].base])
     env_text = " ".join(
-        ins.value for s in stages for ins in s.instructions if ins.keyword in {"ENV", "ARG"}
+        ins.value for s in lineage for ins in s.instructions if ins.keyword == "ENV"
     )
     pip_cache_off = re.search(r"PIP_NO_CACHE_DIR\s*=\s*(1|true|on|yes)", env_text, re.I)
     for ins, script in _runs(final):

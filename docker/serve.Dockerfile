@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# Model service image: the FastAPI app of chapter 5 under uvicorn (chapter 6).
+#
+# Build from the repository root:
+#     docker build -f docker/serve.Dockerfile -t credit-serve:0.1.0 .
+# Run with the model mounted read-only (the image holds code, not models):
+#     docker run --rm -p 127.0.0.1:8000:8000 -v "$PWD/models:/models:ro" credit-serve:0.1.0
+# Inside the container the server binds 0.0.0.0:8000: the container has its own
+# network namespace, and `-p` decides which host address and port reach it.
+# Checked by `python -m mlops_course.containers docker/serve.Dockerfile`.
+
+# ---- builder ---------------------------------------------------------------------------
+FROM python:3.11.7-slim-bookworm AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /build
+# Dependencies first (cached until the lock changes): what serving imports, with
+# pyarrow for the Arrow batch endpoint. MLflow and ONNX Runtime engines are left out.
+COPY requirements.lock ./
+RUN pip install -c requirements.lock \
+        numpy pandas scikit-learn httpx fastapi uvicorn pyarrow
+COPY pyproject.toml README.md ./
+COPY src/ src/
+RUN pip install --no-deps .
+
+# ---- runtime ---------------------------------------------------------------------------
+FROM python:3.11.7-slim-bookworm AS runtime
+LABEL org.opencontainers.image.title="credit-serve" \
+      org.opencontainers.image.description="REST service for the course's credit-default model"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MLOPS_MODEL_PATH=/models/model.joblib
+RUN groupadd --system --gid 10001 mlops \
+    && useradd --system --uid 10001 --gid mlops --no-create-home mlops
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8000
+# slim images have no curl: ask /health with the Python standard library.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
+CMD ["uvicorn", "mlops_course.serving:app_from_env", "--factory", \
+     "--host", "0.0.0.0", "--port", "8000"]
