@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import nbformat
 import yaml
 
+from mlops_course import hygiene
+
 ROOT = Path(__file__).resolve().parents[1]
-MACHINE_PATH = re.compile(r"(/tmp/|/root/|/home/\w+/|/Users/\w+/|/work/|\.venv/)")
-WARNING = re.compile(r"\b\w*(Warning|DEPRECATED|deprecated)\b")
 
 
 def toc_files(toc_path: Path = ROOT / "_toc.yml") -> list[str]:
@@ -49,29 +48,8 @@ def tags(cell) -> list[str]:
 
 
 def output_problems(nb) -> list[str]:
-    """Errors, warnings and machine paths in a notebook's outputs."""
-    problems = []
-    for i, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and "raises-exception" not in tags(cell):
-                problems.append(f"cell {i}: error output {out.get('ename')}: {out.get('evalue')}")
-            text = out.get("text", "")
-            if isinstance(text, list):
-                text = "".join(text)
-            data = out.get("data", {})
-            text += "".join(
-                v if isinstance(v, str) else "".join(v)
-                for k, v in data.items()
-                if k.startswith("text/")
-            )
-            if out.get("name") == "stderr" and WARNING.search(text):
-                problems.append(f"cell {i}: warning in stderr: {text.strip()[:300]}")
-            elif "Warning:" in text:
-                problems.append(f"cell {i}: warning in output: {text.strip()[:300]}")
-            match = MACHINE_PATH.search(text)
-            if match:
-                problems.append(f"cell {i}: machine-specific path {match.group(0)!r} in output")
-    return problems
+    """Errors, warnings and machine paths in a notebook's outputs (the pre-commit hook's check)."""
+    return hygiene.output_problems(nb)
 
 
 def read(path: Path):

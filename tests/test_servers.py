@@ -54,3 +54,30 @@ def test_shell_strings_are_refused():
     with pytest.raises(TypeError, match="list of arguments"):
         with serve("python -m http.server"):
             pass
+
+
+def test_server_dies_with_the_process_that_started_it(tmp_path):
+    """A kernel killed mid-lesson must not leave its server behind (Linux)."""
+    if sys.platform != "linux":
+        pytest.skip("parent-death signal is Linux-only")
+    import subprocess
+
+    port = free_port()
+    (tmp_path / "health").write_text("ok")
+    script = (
+        "import sys, time\n"
+        "from mlops_course.servers import serve\n"
+        f"cmd = {HTTP_SERVER!r}\n"
+        f"with serve(cmd, cwd={str(tmp_path)!r}, port={port}):\n"
+        "    print('up', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout.readline().strip() == "up"
+    assert port_is_open(port)
+    parent.kill()  # no `finally` runs: only the parent-death signal can stop the server
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while port_is_open(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not port_is_open(port)

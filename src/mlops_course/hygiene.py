@@ -20,7 +20,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 #: Suffixes of files that are models, data or local state: version them with DVC.
@@ -60,26 +60,33 @@ def _text(output: dict) -> str:
     return "".join("".join(p) if isinstance(p, list) else str(p) for p in parts)
 
 
-def notebook_problems(path: str | Path) -> list[str]:
-    """Errors, warnings and machine paths in the stored outputs of notebook ``path``."""
-    path = Path(path)
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        return [f"{path}: not a readable notebook ({exc.__class__.__name__})"]
+def output_problems(nb: Mapping) -> list[str]:
+    """Errors, warnings and machine paths in a notebook's stored outputs, one line each."""
     problems = []
     for i, cell in enumerate(nb.get("cells", [])):
         tags = cell.get("metadata", {}).get("tags", [])
         for output in cell.get("outputs", []):
             text = _text(output)
             if output.get("output_type") == "error" and "raises-exception" not in tags:
-                problems.append(f"{path}: cell {i}: stored error {output.get('ename')}")
+                problems.append(
+                    f"cell {i}: stored error {output.get('ename')}: {output.get('evalue')}"
+                )
             if (output.get("name") == "stderr" and WARNING.search(text)) or "Warning:" in text:
-                problems.append(f"{path}: cell {i}: a warning in the stored output")
+                problems.append(f"cell {i}: a warning in the stored output")
             if MACHINE_PATH.search(text):
                 # The path itself is not echoed: this message may end up in an output too.
-                problems.append(f"{path}: cell {i}: a path of the machine that ran it")
+                problems.append(f"cell {i}: a path of the machine that ran it")
     return problems
+
+
+def notebook_problems(path: str | Path) -> list[str]:
+    """:func:`output_problems` of the notebook file ``path``, each prefixed with the path."""
+    path = Path(path)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        return [f"{path}: not a readable notebook ({exc.__class__.__name__})"]
+    return [f"{path}: {problem}" for problem in output_problems(nb)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -62,6 +63,16 @@ def _tail(path: Path, last_chars: int) -> str:
         return path.read_text(errors="replace")[-last_chars:]
     except FileNotFoundError:
         return ""
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it if the kernel that started it dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the `finally` in serve() is the only guard
 
 
 def _stop(process: subprocess.Popen, grace: float) -> None:
@@ -113,6 +124,7 @@ def serve(
             env=full_env,
             cwd=cwd,
             start_new_session=True,  # its own process group: stopping it stops its children
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     try:
         _wait_healthy(process, url + health, timeout, log_path)
