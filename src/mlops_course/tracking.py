@@ -10,11 +10,16 @@ registry, governance and the capstones.
 - :func:`data_fingerprint` is an audit-grade SHA-256 of a whole DataFrame
   (MLflow's own dataset digest is 8 hex characters over the first 10,000 rows).
 - :func:`runs_table` turns ``mlflow.search_runs`` output into a small, rounded,
-  stable table, and :func:`split_summary` describes a train/valid/test split.
+  stable table; :func:`parse_param` reads a logged parameter back as a value;
+  :func:`split_summary` describes a train/valid/test split.
+- :data:`SKOPS_TRUSTED_TYPES` and :func:`pinned_requirements` are what
+  ``mlflow.sklearn.log_model`` needs to log the course's pipelines safely and
+  without guessing requirements.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -39,7 +44,7 @@ SERVER_ENV = {
 
 
 def mlflow_server_args(folder: Path) -> list[str]:
-    """The ``mlflow server`` command line for a store in ``folder`` (``{port}`` unfilled)."""
+    """The ``mlflow server`` command for a store in ``folder`` (``{port}`` left to fill)."""
     return [
         tool("mlflow"),
         "server",
@@ -64,7 +69,7 @@ def mlflow_server(
     timeout: float = 120,
     env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
-    """Run an MLflow tracking server storing into ``folder``; yields it (``.url`` is the URI).
+    """Run an MLflow tracking server storing into ``folder``; yield it (``.url``: the URI).
 
     Runs and registered models go to ``folder/mlflow.db`` (SQLite), artifacts to
     ``folder/artifacts`` (uploaded over HTTP through the server), the server's
@@ -84,7 +89,7 @@ def mlflow_server(
 
 
 def data_fingerprint(frame: pd.DataFrame, *, index: bool = False) -> str:
-    """SHA-256 (64 hex characters) of every row, column name, dtype and value of ``frame``.
+    """SHA-256 (64 hex characters) of every column name, dtype and value of ``frame``.
 
     The frame is written as CSV (floats at full round-trip precision) after a
     header line listing the columns and their dtypes, so any changed value, row,
@@ -96,7 +101,9 @@ def data_fingerprint(frame: pd.DataFrame, *, index: bool = False) -> str:
         separators=(",", ":"),
     )
     digest = hashlib.sha256(header.encode() + b"\n")
-    body = frame.to_csv(index=index, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+    body = frame.to_csv(
+        index=index, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S.%f%z"
+    )
     digest.update(body.encode())
     return digest.hexdigest()
 
@@ -106,6 +113,18 @@ def _numeric_if_possible(column: pd.Series) -> pd.Series:
         return pd.to_numeric(column)
     except (TypeError, ValueError):
         return column
+
+
+def parse_param(text: str) -> object:
+    """A logged parameter back as a Python value: ``"0.1"`` -> 0.1, ``"None"`` -> None.
+
+    MLflow stores every parameter as a string (``str(value)``); literals are
+    read back with :func:`ast.literal_eval`, anything else stays a string.
+    """
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def runs_table(
@@ -139,7 +158,9 @@ def runs_table(
         keys = [sort_by] if isinstance(sort_by, str) else list(sort_by)
         # run_name breaks ties, so the order never depends on start times.
         table = table.sort_values(
-            [*keys, "run_name"], ascending=[ascending] * len(keys) + [True], kind="stable"
+            [*keys, "run_name"],
+            ascending=[ascending] * len(keys) + [True],
+            kind="stable",
         )
     return table.reset_index(drop=True)
 
@@ -171,7 +192,7 @@ MODEL_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops")
 
 
 def pinned_requirements(packages: Sequence[str] = MODEL_PACKAGES) -> list[str]:
-    """``name==version`` of installed ``packages``: pass as ``log_model(pip_requirements=...)``.
+    """``name==version`` of installed ``packages``, for ``log_model(pip_requirements=...)``.
 
     Giving MLflow the requirements skips its inference step, which imports the
     model in a subprocess and may try the network.

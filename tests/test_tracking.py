@@ -1,0 +1,209 @@
+"""mlops_course.tracking: a real MLflow server over HTTP, fingerprints, run tables."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+from mlops_course.data import generate_applications, time_split
+from mlops_course.servers import port_is_open
+from mlops_course.tracking import (
+    SKOPS_TRUSTED_TYPES,
+    data_fingerprint,
+    mlflow_server,
+    parse_param,
+    pinned_requirements,
+    runs_table,
+    split_summary,
+)
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie is gone for every practical purpose.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] == "Z"
+
+
+def _process_group(pgid: int) -> list[str]:
+    """Command lines of the live processes in process group ``pgid``."""
+    found = []
+    for stat in os.listdir("/proc"):
+        if not stat.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                found.append(open(f"/proc/{stat}/cmdline").read().replace("\0", " "))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    """Start a server, log one run through it over HTTP, stop it; return what was seen."""
+    mlflow = pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    folder = tmp_path_factory.mktemp("mlflow")
+    previous_uri = mlflow.get_tracking_uri()
+    seen = {}
+    try:
+        with mlflow_server(folder) as server:
+            seen["server"] = server
+            seen["open_inside"] = port_is_open(server.port)
+            seen["group"] = _process_group(server.pid)
+            mlflow.set_tracking_uri(server.url)
+            experiment_id = mlflow.create_experiment("tests")
+            for c in (0.1, 1.0):
+                with mlflow.start_run(experiment_id=experiment_id, run_name=f"C={c}") as run:
+                    mlflow.log_params({"model.C": c, "model.class_weight": None})
+                    mlflow.log_metric("valid_roc_auc", 0.7 + c / 100)
+                    mlflow.log_dict({"rows": 3}, "summary.json")
+            client = MlflowClient(server.url)
+            seen["run"] = client.get_run(run.info.run_id)
+            seen["artifacts"] = [a.path for a in client.list_artifacts(run.info.run_id)]
+            local = client.download_artifacts(run.info.run_id, "summary.json", str(folder))
+            seen["summary"] = json.loads(open(local).read())
+            seen["runs"] = mlflow.search_runs(experiment_ids=[experiment_id])
+            seen["experiment"] = client.get_experiment(experiment_id)
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
+    seen["folder"] = folder
+    return seen
+
+
+def test_server_logs_and_reads_back_a_run_over_http(tracked):
+    assert tracked["open_inside"]
+    assert tracked["server"].url.startswith("http://127.0.0.1:")
+    run = tracked["run"]
+    assert run.data.params == {"model.C": "1.0", "model.class_weight": "None"}
+    assert run.data.metrics == {"valid_roc_auc": pytest.approx(0.71)}
+    assert tracked["artifacts"] == ["summary.json"]
+    assert tracked["summary"] == {"rows": 3}
+
+
+def test_server_runs_without_the_job_runner(tracked):
+    # The `mlflow server` CLI and one uvicorn worker; no huey job consumers.
+    group = tracked["group"]
+    assert any("uvicorn" in cmd for cmd in group)
+    assert not any("huey" in cmd or "_job_runner" in cmd for cmd in group)
+    assert len(group) == 2
+
+
+def test_server_stores_runs_in_sqlite_and_artifacts_in_the_folder(tracked):
+    folder = tracked["folder"]
+    assert (folder / "mlflow.db").stat().st_size > 0
+    # Artifacts are proxied by the server (clients never write the folder directly).
+    assert tracked["experiment"].artifact_location.startswith("mlflow-artifacts:")
+    uploaded = list((folder / "artifacts").rglob("summary.json"))
+    assert len(uploaded) == 2
+    assert "Uvicorn running" in (folder / "server.log").read_text()
+
+
+def test_server_is_stopped_after_the_with_block(tracked):
+    server = tracked["server"]
+    assert not port_is_open(server.port)
+    assert _process_gone(server.pid)
+
+
+def test_server_is_stopped_when_the_block_raises(tmp_path):
+    with pytest.raises(RuntimeError, match="boom"):
+        with mlflow_server(tmp_path) as server:
+            raise RuntimeError("boom")
+    assert not port_is_open(server.port)
+    assert _process_gone(server.pid)
+
+
+def test_runs_table_is_tidy_sorted_and_rounded(tracked):
+    table = runs_table(
+        tracked["runs"],
+        params=["model.C", "model.class_weight"],
+        metrics=["valid_roc_auc"],
+        sort_by="valid_roc_auc",
+        ascending=False,
+    )
+    assert list(table.columns) == ["run_name", "model.C", "model.class_weight", "valid_roc_auc"]
+    assert table["run_name"].tolist() == ["C=1.0", "C=0.1"]
+    assert table["model.C"].tolist() == [1.0, 0.1]  # numbers, not strings
+    assert table["model.class_weight"].tolist() == ["None", "None"]
+    assert table["valid_roc_auc"].tolist() == [0.71, 0.701]
+
+
+def test_runs_table_names_missing_columns():
+    runs = pd.DataFrame({"tags.mlflow.runName": ["a"], "metrics.auc": [0.5]})
+    with pytest.raises(KeyError, match="params.C"):
+        runs_table(runs, params=["C"], metrics=["auc"])
+
+
+def test_runs_table_breaks_ties_by_run_name():
+    runs = pd.DataFrame(
+        {"tags.mlflow.runName": ["b", "a", "c"], "metrics.auc": [0.8, 0.8, 0.9]}
+    )
+    table = runs_table(runs, metrics=["auc"], sort_by="auc", ascending=False)
+    assert table["run_name"].tolist() == ["c", "a", "b"]
+
+
+def test_fingerprint_is_stable_and_sensitive():
+    frame = generate_applications(300, seed=3)
+    same = generate_applications(300, seed=3)
+    fingerprint = data_fingerprint(frame)
+    assert len(fingerprint) == 64 and int(fingerprint, 16) >= 0
+    assert data_fingerprint(same) == fingerprint
+    assert data_fingerprint(generate_applications(300, seed=4)) != fingerprint
+
+    changed = frame.copy()
+    changed.loc[changed.index[-1], "annual_income"] += 1
+    assert data_fingerprint(changed) != fingerprint
+    assert data_fingerprint(frame.iloc[::-1]) != fingerprint  # row order counts
+    assert data_fingerprint(frame.astype({"age": "float64"})) != fingerprint  # dtype counts
+    assert data_fingerprint(frame.reset_index(drop=True)) == fingerprint
+    assert data_fingerprint(frame.set_axis(frame.index + 1), index=True) != data_fingerprint(
+        frame, index=True
+    )
+
+
+def test_fingerprint_sees_rows_that_mlflow_digest_misses():
+    mlflow = pytest.importorskip("mlflow")
+    frame = pd.DataFrame({"x": [float(i) for i in range(12_000)]})
+    changed = frame.copy()
+    changed.loc[11_000, "x"] = -1.0
+    # MLflow's digest samples the first 10,000 rows: the change is invisible to it.
+    assert (
+        mlflow.data.from_pandas(frame).digest == mlflow.data.from_pandas(changed).digest
+    )
+    assert data_fingerprint(frame) != data_fingerprint(changed)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0.1", 0.1), ("1000", 1000), ("None", None), ("True", True), ("balanced", "balanced"),
+     ("{0: 1, 1: 5}", {0: 1, 1: 5}), ("lbfgs", "lbfgs")],
+)
+def test_parse_param_reads_logged_values_back(text, value):
+    assert parse_param(text) == value
+    assert parse_param(str(value)) == value
+
+
+def test_split_summary_describes_each_part():
+    split = time_split(generate_applications(1_000, seed=1))
+    summary = split_summary(split)
+    assert list(summary) == ["train", "valid", "test"]
+    assert sum(part["rows"] for part in summary.values()) == 1_000
+    assert summary["train"]["to"] < summary["valid"]["from"] <= summary["valid"]["to"]
+    assert 0 < summary["test"]["default_rate"] < 1
+    json.dumps(summary)  # JSON-ready, for mlflow.log_dict
+
+
+def test_pinned_requirements_and_trusted_types():
+    requirements = pinned_requirements()
+    assert requirements[0].startswith("scikit-learn==")
+    assert all("==" in r for r in requirements)
+    assert "numpy.dtype" in SKOPS_TRUSTED_TYPES
