@@ -25,19 +25,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 import yaml
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from mlops_course.data import generate_applications, time_split
-from mlops_course.modeling import (
-    best_threshold,
-    expected_cost,
-    features_and_target,
-    make_model,
-)
 from mlops_course.shell import run
+
+# scikit-learn and joblib are imported inside the functions that need them, so the
+# `generate` and `prepare` stages start in a fraction of a second.
 
 DATA = "data/applications.parquet"
 PREPARED = "data/prepared"
@@ -79,6 +74,8 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 def fit(train: pd.DataFrame, train_params: Mapping[str, Any]):
     """Fit the course model described by a ``train`` params section."""
+    from mlops_course.modeling import features_and_target, make_model
+
     hyper = {k: v for k, v in train_params.items() if k not in ("kind", "seed")}
     kind, seed = train_params.get("kind", "logreg"), int(train_params.get("seed", 0))
     model = make_model(kind, seed=seed, **hyper)
@@ -88,6 +85,10 @@ def fit(train: pd.DataFrame, train_params: Mapping[str, Any]):
 
 def evaluate_model(model, valid: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
     """Test metrics at the cost-minimising threshold chosen on validation, 6 decimals."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    from mlops_course.modeling import best_threshold, expected_cost, features_and_target
+
     x_valid, y_valid = features_and_target(valid)
     threshold, _ = best_threshold(y_valid.to_numpy(), model.predict_proba(x_valid)[:, 1])
     x_test, y_test = features_and_target(test)
@@ -123,10 +124,11 @@ def generate(root: str | Path = ".") -> Path:
 def prepare(root: str | Path = ".") -> list[Path]:
     """Stage ``prepare``: time-split the applications into train, valid and test files."""
     root = Path(root)
+    params = load_params(root)["prepare"]
     source = root / DATA
     if not source.is_file():
         raise FileNotFoundError(f"{DATA} is missing: run `dvc pull` or the generate stage")
-    split = time_split(pd.read_parquet(source), **load_params(root)["prepare"])
+    split = time_split(pd.read_parquet(source), **params)
     paths = []
     for name, frame in zip(SPLITS, split):
         path = root / PREPARED / f"{name}.parquet"
@@ -137,6 +139,8 @@ def prepare(root: str | Path = ".") -> list[Path]:
 
 def train(root: str | Path = ".") -> Path:
     """Stage ``train``: fit the model on the train split and save it with joblib."""
+    import joblib
+
     root = Path(root)
     model = fit(pd.read_parquet(root / PREPARED / "train.parquet"), load_params(root)["train"])
     path = root / MODEL
@@ -147,6 +151,8 @@ def train(root: str | Path = ".") -> Path:
 
 def evaluate(root: str | Path = ".") -> dict[str, float]:
     """Stage ``evaluate``: score the saved model on the test split into ``metrics.json``."""
+    import joblib
+
     root = Path(root)
     model = joblib.load(root / MODEL)
     valid, test = (pd.read_parquet(root / PREPARED / f"{n}.parquet") for n in ("valid", "test"))
