@@ -17,7 +17,7 @@ export DO_NOT_TRACK=1
 export MLFLOW_ENABLE_TELEMETRY=false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv book test test-fast lab outputs lock clean
+.PHONY: venv book test test-fast lab outputs bench-serving lock clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,10 @@ lab: venv
 ## Re-execute notebooks in place and store their outputs (NB=notebooks/01_x.ipynb for one).
 outputs: venv
 	tools/offline $(BIN)/python tools/execute.py $(NB)
+
+## Serving benchmark on loopback (prints a table; not part of `make test`).
+bench-serving: venv
+	tools/offline $(BIN)/python benchmarks/serving.py $(BENCH_ARGS)
 
 ## Re-resolve requirements.in into requirements.lock and derive the environment files.
 lock:

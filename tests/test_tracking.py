@@ -207,3 +207,17 @@ def test_pinned_requirements_and_trusted_types():
     assert requirements[0].startswith("scikit-learn==")
     assert all("==" in r for r in requirements)
     assert "numpy.dtype" in SKOPS_TRUSTED_TYPES
+
+
+def test_quiet_mlflow_hides_volatile_chatter(monkeypatch):
+    import logging
+
+    from mlops_course.tracking import QUIET_ENV, quiet_mlflow
+
+    for name in QUIET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    logger = logging.getLogger("mlflow")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    quiet_mlflow()
+    assert all(os.environ[k] == v for k, v in QUIET_ENV.items())
+    assert not logger.isEnabledFor(logging.INFO) and logger.isEnabledFor(logging.WARNING)

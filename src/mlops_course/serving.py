@@ -20,7 +20,7 @@ What it does, and why:
   operations (:class:`LinearEngine`) so no pandas DataFrame or
   ColumnTransformer runs per request. Other models fall back to
   scikit-learn (:class:`SklearnEngine`); an ONNX file runs in ONNX Runtime
-  (:class:`OnnxEngine`). ``/predict/batch`` also accepts Arrow IPC
+  (:class:`OnnxEngine`, chapter 4's export). ``/predict/batch`` also accepts Arrow IPC
   (``application/vnd.apache.arrow.stream``), which skips JSON parsing.
 """
 
@@ -33,6 +33,7 @@ import logging
 import math
 import os
 import typing
+from itertools import repeat
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -370,65 +371,37 @@ class LinearEngine:
             x = np.where(np.isnan(x), self.fill, x)
         z = x @ self.weights + self.intercept
         for table, values in zip(self.category_weights, batch.categorical):
-            z += np.fromiter(map(table.get, values, _zeros(len(values))), float, len(values))
+            # Unknown categories weigh 0, as OneHotEncoder(handle_unknown="ignore") does.
+            z += np.fromiter(map(table.get, values, repeat(0.0)), float, len(values))
         return 1.0 / (1.0 + np.exp(-z))
 
 
-def _zeros(n: int) -> Sequence[float]:
-    return (0.0,) * n
-
-
 class OnnxEngine:
-    """An ONNX file run by ONNX Runtime (one input per feature, as :func:`to_onnx` writes)."""
+    """An ONNX file run by ONNX Runtime, as chapter 4 exports it (one input per feature).
+
+    The file is written by :func:`mlops_course.serialization.to_onnx`.
+    """
 
     name = "onnx"
 
     def __init__(self, path: str | os.PathLike) -> None:
-        import onnxruntime as ort
+        from mlops_course.serialization import OnnxModel
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # one request at a time per thread: no spinning pool
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        names = [i.name for i in self.session.get_inputs()]
-        unknown = sorted(set(names) - set(FEATURES))
+        self.model = OnnxModel(Path(path).read_bytes(), threads=1)
+        unknown = sorted(set(self.model.input_names) - set(FEATURES))
         if unknown:
             raise UnsupportedModel(f"ONNX inputs {unknown} are not model features")
-        self.inputs = names
-        outputs = [o.name for o in self.session.get_outputs()]
-        self.output = "probabilities" if "probabilities" in outputs else outputs[-1]
 
     def predict_proba(self, batch: Batch) -> np.ndarray:
         """Probability of default of each row."""
-        feed = {}
-        for name in self.inputs:
+        feeds = {}
+        for name in self.model.input_names:
             if name in NUMERIC_FEATURES:
                 j = NUMERIC_FEATURES.index(name)
-                feed[name] = batch.numeric[:, j : j + 1].astype(np.float32)
+                feeds[name] = batch.numeric[:, j : j + 1].astype(np.float32)
             else:
-                k = CATEGORICAL_FEATURES.index(name)
-                feed[name] = batch.categorical[k].reshape(-1, 1)
-        (proba,) = self.session.run([self.output], feed)
-        return np.asarray(proba, dtype=float)[:, 1]
-
-
-def to_onnx(pipeline: Any, path: str | os.PathLike) -> Path:
-    """Convert a fitted course pipeline to ONNX (one input per feature) and write it."""
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-
-    inputs = [(c, FloatTensorType([None, 1])) for c in NUMERIC_FEATURES] + [
-        (c, StringTensorType([None, 1])) for c in CATEGORICAL_FEATURES
-    ]
-    classifier = pipeline.steps[-1][1]
-    onx = convert_sklearn(
-        pipeline, initial_types=inputs, options={id(classifier): {"zipmap": False}}
-    )
-    path = Path(path)
-    path.write_bytes(onx.SerializeToString())
-    return path
+                feeds[name] = batch.categorical[CATEGORICAL_FEATURES.index(name)].reshape(-1, 1)
+        return np.asarray(self.model.run(feeds), dtype=float)
 
 
 # --------------------------------------------------------------------------- loading
@@ -467,13 +440,6 @@ def file_digest(path: str | os.PathLike, length: int = 12) -> str:
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()[:length]
-
-
-def frame_digest(frame: pd.DataFrame, length: int = 16) -> str:
-    """A content hash of a DataFrame (values and column names, not the index)."""
-    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:length]
 
 
@@ -613,40 +579,40 @@ def _error(name: str, kind: str, msg: str, value: Any = None) -> dict[str, Any]:
     return {"type": kind, "loc": loc, "msg": msg, "input": value}
 
 
-def _check_column(rule: _Rule, values: np.ndarray, valid: np.ndarray) -> dict | None:
-    """The first problem with one column (values as floats or objects), if any."""
+def _first_bad(rule: _Rule, values: np.ndarray, bad: np.ndarray, kind: str, msg: str):
+    """A 422 error entry for the rows flagged ``bad``, or None when there are none."""
+    rows = np.flatnonzero(bad)
+    if rows.size == 0:
+        return None
+    first = values[rows[0]]
+    first = first.item() if hasattr(first, "item") else first
+    where = f"{rows.size} rows, first at row {rows[0]}"
+    return _error(rule.name, kind, f"{msg} ({where})", first)
 
-    def where(bad: np.ndarray, kind: str, msg: str) -> dict | None:
-        rows = np.flatnonzero(bad)
-        if rows.size == 0:
-            return None
-        first = values[rows[0]]
-        first = first.item() if hasattr(first, "item") else first
-        return _error(
-            rule.name, kind, f"{msg} ({rows.size} rows, first at row {rows[0]})", first
+
+def _check_numbers(rule: _Rule, values: np.ndarray) -> dict | None:
+    """The first problem with a numeric column (NaN = null, already allowed), if any."""
+    valid = ~np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        if rule.kind == "choice":
+            shown = ", ".join(repr(c) for c in rule.choices)
+            bad = valid & ~np.isin(values, np.array(rule.choices, dtype=float))
+            return _first_bad(rule, values, bad, "literal_error", f"Input should be {shown}")
+        checks = (
+            ("ge", np.less, "greater than or equal to"),
+            ("gt", np.less_equal, "greater than"),
+            ("le", np.greater, "less than or equal to"),
         )
-
-    if rule.kind == "choice":
-        allowed = np.array(rule.choices, dtype=object)
-        bad = valid & ~np.isin(values, allowed)
-        shown = ", ".join(repr(c) for c in rule.choices)
-        return where(bad, "literal_error", f"Input should be {shown}")
-    for key, test, words in (
-        ("ge", np.less, "greater than or equal to"),
-        ("gt", np.less_equal, "greater than"),
-        ("le", np.greater, "less than or equal to"),
-    ):
-        bound = getattr(rule, key)
-        if bound is not None:
-            with np.errstate(invalid="ignore"):
-                problem = where(valid & test(values, bound), f"{key}", f"Input should be {words} {bound:g}")
-            if problem:
-                return problem
-    if rule.kind == "int":
-        with np.errstate(invalid="ignore"):
-            problem = where(valid & (values != np.round(values)), "int_from_float", "Input should be a whole number")
-        if problem:
-            return problem
+        for key, test, words in checks:
+            bound = getattr(rule, key)
+            if bound is not None:
+                message = f"Input should be {words} {bound:g}"
+                problem = _first_bad(rule, values, valid & test(values, bound), key, message)
+                if problem:
+                    return problem
+        if rule.kind == "int":
+            bad = valid & (values != np.round(values))
+            return _first_bad(rule, values, bad, "int_from_float", "Input should be an integer")
     return None
 
 
@@ -662,16 +628,15 @@ def batch_from_arrow(body: bytes) -> Batch:
         table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         raise RequestValidationError([_error("", "arrow_invalid", _first_line(exc))]) from exc
-    errors = []
     names = table.column_names
-    errors += [_error(c, "extra_forbidden", "Extra inputs are not permitted") for c in names
-               if c not in _RULES]
+    errors = [_error(c, "extra_forbidden", "Extra inputs are not permitted")
+              for c in names if c not in _RULES]
     errors += [_error(c, "missing", "Field required") for c in FEATURES if c not in names]
     if table.num_rows == 0:
         errors.append(_error("", "too_short", "the batch has no rows"))
     if table.num_rows > MAX_BATCH_ROWS:
-        errors.append(_error("", "too_long", f"at most {MAX_BATCH_ROWS} rows per batch, "
-                                             f"got {table.num_rows}"))
+        message = f"at most {MAX_BATCH_ROWS} rows per batch, got {table.num_rows}"
+        errors.append(_error("", "too_long", message))
     if errors:
         raise RequestValidationError(errors)
     numeric = np.empty((table.num_rows, len(NUMERIC_FEATURES)))
@@ -679,26 +644,31 @@ def batch_from_arrow(body: bytes) -> Batch:
     for name in FEATURES:
         rule, column = _RULES[name], table.column(name)
         if column.null_count and not rule.nullable:
-            valid = ~np.asarray(column.is_null())
-            errors.append(_error(name, "missing", f"Field required ({int((~valid).sum())} "
-                                                  f"null rows, first at row {int(np.argmin(valid))})"))
+            nulls = np.asarray(column.is_null())
+            message = f"Field required ({nulls.sum()} null rows, first at row {nulls.argmax()})"
+            errors.append(_error(name, "missing", message))
             continue
-        if rule.kind == "choice" and rule.choices and isinstance(rule.choices[0], str):
-            if not pa.types.is_string(column.type) and not pa.types.is_dictionary(column.type):
-                errors.append(_error(name, "string_type", f"Input should be a string column, "
-                                                          f"got {column.type}"))
+        if rule.kind == "choice" and isinstance(rule.choices[0], str):
+            kind = column.type
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                    or pa.types.is_dictionary(kind)):
+                message = f"Input should be a string column, got {column.type}"
+                errors.append(_error(name, "string_type", message))
                 continue
-            values = pc.cast(column, pa.string()).to_numpy(zero_copy_only=False)
-            valid = np.ones(len(values), dtype=bool)
+            column = pc.cast(column, pa.string())
+            values = column.to_numpy(zero_copy_only=False)
+            inside = pc.is_in(column, value_set=pa.array(rule.choices, pa.string()))
+            shown = ", ".join(repr(c) for c in rule.choices)
+            message = f"Input should be {shown}"
+            problem = _first_bad(rule, values, ~np.asarray(inside), "literal_error", message)
         else:
             try:
                 values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                errors.append(_error(name, "float_type", f"Input should be a number column, "
-                                                         f"got {column.type}"))
+                message = f"Input should be a number column, got {column.type}"
+                errors.append(_error(name, "float_type", message))
                 continue
-            valid = ~np.isnan(values)
-        problem = _check_column(rule, values, valid)
+            problem = _check_numbers(rule, values)
         if problem:
             errors.append(problem)
         elif name in NUMERIC_FEATURES:
@@ -746,10 +716,18 @@ def _loaded(request: Request) -> LoadedModel:
 
 
 async def _read_body(request: Request) -> bytes:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise HTTPException(413, detail=f"request body over {MAX_BODY_BYTES} bytes")
-    return await request.body()
+    """The request body, refused with a 413 past MAX_BODY_BYTES (declared or streamed)."""
+    too_big = HTTPException(413, detail=f"request body over {MAX_BODY_BYTES} bytes")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 #: At most this many validation errors are returned (a bad 10,000-row batch has many).
@@ -900,6 +878,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Uvicorn factory: ``uvicorn mlops_course.serving:app_from_env --factory``."""
+    if not logging.getLogger().handlers:  # the process entry point: send our logs to stderr
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     return create_app(Settings.from_env())
 
 

@@ -12,6 +12,8 @@ registry, governance and the capstones.
 - :func:`runs_table` turns ``mlflow.search_runs`` output into a small, rounded,
   stable table; :func:`parse_param` reads a logged parameter back as a value;
   :func:`split_summary` describes a train/valid/test split.
+- :func:`quiet_mlflow` switches off what makes stored notebook outputs volatile
+  (run links with ids and ports, progress bars, timestamped INFO lines).
 - :data:`SKOPS_TRUSTED_TYPES` and :func:`pinned_requirements` are what
   ``mlflow.sklearn.log_model`` needs to log the course's pipelines safely and
   without guessing requirements.
@@ -41,6 +43,22 @@ SERVER_ENV = {
     "MLFLOW_ENABLE_TELEMETRY": "false",
     "DO_NOT_TRACK": "1",
 }
+
+
+#: MLflow's terminal niceties that make a stored notebook output change on every run.
+QUIET_ENV = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # "View run ... at http://...:port"
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_ENABLE_TELEMETRY": "false",
+}
+
+
+def quiet_mlflow() -> None:
+    """No run links, progress bars or INFO lines from MLflow in this process; warnings stay."""
+    import logging
+
+    os.environ.update(QUIET_ENV)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def mlflow_server_args(folder: Path) -> list[str]:

@@ -1,0 +1,362 @@
+"""Serving benchmark: the course's model service against its limits and `mlflow models serve`.
+
+    .venv/bin/python benchmarks/serving.py            # about 1-2 minutes on 2 cores
+    .venv/bin/python benchmarks/serving.py --quick    # a smoke run, ~30 s
+    .venv/bin/python benchmarks/serving.py --json results.json
+
+Everything runs on loopback. The servers are pinned to one core and this
+process (the load client and the in-process measurements) to another, where
+the machine has two or more. For each setup it measures:
+
+- single-row latency p50/p99 at concurrency 1;
+- single-row throughput (requests/s) at concurrency 8;
+- batch throughput (rows/s) with batches of 1,000 rows at concurrency 4.
+
+Setups: in-process ``predict_proba`` on a ready DataFrame (the limit: no HTTP,
+no parsing), in-process compiled numpy engine, the course service
+(``mlops_course.serving``) with the compiled numpy engine (JSON, and Arrow for
+batches), with the scikit-learn engine, with ONNX Runtime, and `mlflow models
+serve` of the same fitted pipeline. It ends with the targets of chapter 5 and
+whether they were met. Timings depend on the machine and on what else runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from mlops_course.data import FEATURES, generate_applications, time_split
+from mlops_course.loadtest import run_load
+from mlops_course.modeling import features_and_target, make_model
+from mlops_course.serialization import to_onnx
+from mlops_course.servers import serve
+from mlops_course.serving import (
+    ARROW_STREAM,
+    Batch,
+    LinearEngine,
+    Settings,
+    to_arrow_stream,
+    to_records,
+    uvicorn_command,
+)
+from mlops_course.shell import tool
+
+BATCH_ROWS = 1_000
+
+
+@dataclass
+class Row:
+    """One line of the results table (None where a measure does not apply)."""
+
+    setup: str
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    req_per_s: float | None = None
+    rows_per_s: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many requests each measure sends, and for how long at most."""
+
+    single_c1: int
+    single_c8: int
+    batches: int
+    warmup: int
+    time_limit: float
+
+
+FULL = Plan(single_c1=1_500, single_c8=4_000, batches=150, warmup=200, time_limit=8.0)
+QUICK = Plan(single_c1=300, single_c8=600, batches=30, warmup=50, time_limit=3.0)
+
+
+def pin(cores: set[int]) -> None:
+    """Run this process (and the threads it starts) on ``cores`` only."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores)
+
+
+def core_plan() -> tuple[list[str], str]:
+    """The command prefix that pins a server to core 0, and a note on the pinning."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) >= 2 and shutil.which("taskset"):
+        server, client = cores[0], cores[1]
+        pin({client})
+        return ["taskset", "-c", str(server)], f"server on core {server}, client on core {client}"
+    return [], "not pinned (fewer than 2 cores or no taskset)"
+
+
+def timed(function, repeat: int, warmup: int = 20) -> np.ndarray:
+    """Wall times (seconds) of ``repeat`` calls of ``function`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        function()
+    times = np.empty(repeat)
+    for i in range(repeat):
+        started = time.perf_counter()
+        function()
+        times[i] = time.perf_counter() - started
+    return times
+
+
+def in_process_rows(pipeline, one: pd.DataFrame, batch: pd.DataFrame, plan: Plan) -> list[Row]:
+    """The limit: the model called directly, no HTTP and no parsing."""
+    rows = []
+    engine = LinearEngine.from_pipeline(pipeline)
+    cases = [
+        ("in-process predict_proba (DataFrame)", pipeline.predict_proba, one, batch),
+        (
+            "in-process compiled numpy engine",
+            engine.predict_proba,
+            Batch.from_frame(one),
+            Batch.from_frame(batch),
+        ),
+    ]
+    for name, predict, single, many in cases:
+        single_times = timed(lambda: predict(single), plan.single_c1)
+        batch_times = timed(lambda: predict(many), max(20, plan.batches // 2), warmup=5)
+        rows.append(
+            Row(
+                name,
+                p50_ms=float(np.percentile(single_times, 50) * 1e3),
+                p99_ms=float(np.percentile(single_times, 99) * 1e3),
+                req_per_s=float(1 / single_times.mean()),
+                rows_per_s=float(len(batch) / np.median(batch_times)),
+                note="one thread, calls back to back",
+            )
+        )
+    return rows
+
+
+def check(answer: bytes, want: np.ndarray, what: str) -> None:
+    """Fail loudly if a server's probabilities differ from the pipeline's."""
+    body = json.loads(answer)
+    got = body.get("probability_of_default") or body.get("predictions")
+    got = np.asarray(got, dtype=float)
+    got = got[:, 1] if got.ndim == 2 else got
+    if got.shape != want.shape or not np.allclose(got, want, atol=1e-5):
+        raise SystemExit(f"{what}: answers differ from predict_proba")
+
+
+def measure_server(
+    url: str,
+    name: str,
+    single: tuple[str, bytes] | None,
+    batch: tuple[str, bytes, str] | None,
+    plan: Plan,
+    note: str = "",
+) -> Row:
+    """Latency at concurrency 1, req/s at concurrency 8, rows/s with batches."""
+    row = Row(name, note=note)
+    limit = plan.time_limit
+    if single is not None:
+        path, body = single
+        c1 = run_load(url + path, body, n_requests=plan.single_c1, concurrency=1,
+                      warmup=plan.warmup, time_limit=limit)
+        c8 = run_load(url + path, body, n_requests=plan.single_c8, concurrency=8,
+                      warmup=plan.warmup, time_limit=limit)
+        for result in (c1, c8):
+            if result.n_errors:
+                raise SystemExit(f"{name}: HTTP errors {result.statuses}")
+        row.p50_ms, row.p99_ms = c1.percentile_ms(50), c1.percentile_ms(99)
+        row.req_per_s = c8.throughput
+    if batch is not None:
+        path, body, content_type = batch
+        result = run_load(url + path, body, content_type=content_type, concurrency=4,
+                          n_requests=plan.batches, warmup=8, time_limit=limit)
+        if result.n_errors:
+            raise SystemExit(f"{name}: HTTP errors {result.statuses}")
+        row.rows_per_s = result.throughput * BATCH_ROWS
+    return row
+
+
+def post_once(url: str, body: bytes, content_type: str = "application/json") -> bytes:
+    import httpx
+
+    with httpx.Client(trust_env=False, timeout=60) as client:
+        response = client.post(url, content=body, headers={"content-type": content_type})
+        response.raise_for_status()
+        return response.content
+
+
+def course_rows(model_file, onnx_file, payloads, want, pin_prefix, plan, logs) -> list[Row]:
+    """The course service with each engine."""
+    one_json, batch_json, batch_arrow = payloads
+    command = [*pin_prefix, *uvicorn_command("--log-level", "warning", access_log=False)]
+    rows = []
+    setups = [
+        ("numpy", "course service, numpy engine", Settings(model_path=model_file), True),
+        ("onnx", "course service, ONNX Runtime", Settings(onnx_path=onnx_file), True),
+        ("sklearn", "course service, sklearn engine",
+         Settings(model_path=model_file, engine="sklearn"), False),
+    ]
+    for key, name, settings, with_arrow in setups:
+        with serve(command, env=settings.to_env(), health="/ready",
+                   log_path=logs / f"course-{key}.log") as server:
+            check(post_once(server.url + "/predict/batch", batch_json), want, name)
+            check(post_once(server.url + "/predict/batch", batch_arrow, ARROW_STREAM), want, name)
+            rows.append(measure_server(server.url, f"{name} (JSON)",
+                                       ("/predict", one_json),
+                                       ("/predict/batch", batch_json, "application/json"), plan))
+            if with_arrow:
+                rows.append(measure_server(server.url, f"{name} (Arrow batch)", None,
+                                           ("/predict/batch", batch_arrow, ARROW_STREAM), plan))
+    return rows
+
+
+def mlflow_row(pipeline, X, single, many, want, pin_prefix, plan, work: Path) -> Row:
+    """`mlflow models serve` of the same pipeline, answering probabilities."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    path = work / "mlflow-model"
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values: true, and not ours
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer",
+                                category=UserWarning)
+        signature = infer_signature(X, pipeline.predict_proba(X.iloc[:5]))
+    mlflow.sklearn.save_model(
+        pipeline,
+        str(path),
+        signature=signature,
+        pyfunc_predict_fn="predict_proba",  # probabilities, like the course service
+        skops_trusted_types=["numpy.dtype"],  # skops refuses the encoder's dtype otherwise
+    )
+
+    def split(frame: pd.DataFrame) -> bytes:
+        return json.dumps({"dataframe_split": frame.to_dict(orient="split", index=False)}).encode()
+
+    command = [*pin_prefix, tool("mlflow"), "models", "serve", "-m", str(path),
+               "--env-manager", "local", "--host", "127.0.0.1", "--port", "{port}"]
+    env = {"MLFLOW_ENABLE_TELEMETRY": "false", "PATH": os.path.dirname(sys.executable)
+           + os.pathsep + os.environ.get("PATH", "")}
+    with serve(command, env=env, health="/ping", timeout=120,
+               log_path=work / "mlflow-serve.log") as server:
+        check(post_once(server.url + "/invocations", split(many)), want, "mlflow models serve")
+        return measure_server(server.url, "mlflow models serve", ("/invocations", split(single)),
+                              ("/invocations", split(many), "application/json"), plan,
+                              note="dataframe_split JSON")
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}" if value < 100 else f"{value:,.0f}"
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| setup | p50 ms (c=1) | p99 ms (c=1) | req/s (c=8) | rows/s (batch 1000) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r.setup} | {fmt(r.p50_ms, 3)} | {fmt(r.p99_ms, 3)} | "
+                     f"{fmt(r.req_per_s)} | {fmt(r.rows_per_s)} |")
+    return "\n".join(lines)
+
+
+def targets(rows: list[Row]) -> tuple[str, bool]:
+    """The chapter's targets, measured ratios, and whether each is met."""
+    by = {r.setup: r for r in rows}
+    limit = by["in-process predict_proba (DataFrame)"]
+    mlflow = by.get("mlflow models serve")
+    course = by["course service, numpy engine (JSON)"]
+    arrow = by["course service, numpy engine (Arrow batch)"]
+    onnx = by["course service, ONNX Runtime (JSON)"]
+    checks = [
+        ("course p50 ÷ in-process p50", course.p50_ms / limit.p50_ms, "≤ 2", lambda v: v <= 2),
+        ("ONNX p50 ÷ in-process p50", onnx.p50_ms / limit.p50_ms, "≤ 2", lambda v: v <= 2),
+        ("course JSON batch rows/s ÷ in-process", course.rows_per_s / limit.rows_per_s, "≥ 0.5",
+         lambda v: v >= 0.5),
+        ("course Arrow batch rows/s ÷ in-process", arrow.rows_per_s / limit.rows_per_s, "≥ 0.5",
+         lambda v: v >= 0.5),
+    ]
+    if mlflow is not None:
+        checks += [
+            ("course req/s ÷ mlflow req/s", course.req_per_s / mlflow.req_per_s, "≥ 4",
+             lambda v: v >= 4),
+            ("ONNX req/s ÷ mlflow req/s", onnx.req_per_s / mlflow.req_per_s, "≥ 4",
+             lambda v: v >= 4),
+        ]
+    lines = ["| target | measured | goal | met |", "|---|---:|---:|:---:|"]
+    ok = True
+    for name, value, goal, test in checks:
+        met = bool(test(value))
+        ok &= met
+        lines.append(f"| {name} | {value:.2f} | {goal} | {'yes' if met else 'NO'} |")
+    return "\n".join(lines), ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
+    parser.add_argument("--no-mlflow", action="store_true", help="skip `mlflow models serve`")
+    parser.add_argument("--n-rows", type=int, default=8_000, help="training data size")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    started = time.perf_counter()
+    pin_prefix, pinning = core_plan()
+
+    split = time_split(generate_applications(args.n_rows, seed=args.seed))
+    X, y = features_and_target(split.train)
+    pipeline = make_model("logreg", seed=args.seed).fit(X, y)
+    test = split.test[FEATURES]
+    many = pd.concat([test] * (BATCH_ROWS // len(test) + 1)).iloc[:BATCH_ROWS]
+    one = many.iloc[:1]
+    want = pipeline.predict_proba(many)[:, 1]
+    payloads = (
+        json.dumps(to_records(one)[0]).encode(),
+        json.dumps({"applications": to_records(many)}).encode(),
+        to_arrow_stream(many),
+    )
+
+    rows = in_process_rows(pipeline, one, many, plan)
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        work = Path(tmp)
+        model_file = work / "model.joblib"
+        joblib.dump(pipeline, model_file)
+        onnx_file = work / "model.onnx"
+        onnx_file.write_bytes(to_onnx(pipeline, X))
+        try:
+            rows += course_rows(model_file, onnx_file, payloads, want, pin_prefix, plan, work)
+            if not args.no_mlflow:
+                rows.append(mlflow_row(pipeline, X, one, many, want, pin_prefix, plan, work))
+        except Exception:
+            for log in sorted(work.glob("*.log")):
+                print(f"--- {log.name} ---\n{log.read_text()[-2000:]}", file=sys.stderr)
+            raise
+
+    summary, ok = targets(rows)
+    print(f"## Serving benchmark ({'quick' if args.quick else 'full'} run; {pinning}; "
+          f"{os.cpu_count()} cores; batch = {BATCH_ROWS} rows)\n")
+    print(table(rows))
+    print("\nIn-process rows: no HTTP; req/s is 1 / mean call time on one thread, rows/s is "
+          "for a ready 1,000-row input. Service rows: JSON single rows; batches of 1,000 at "
+          "concurrency 4. mlflow models serve: `dataframe_split` JSON, probabilities "
+          "(`pyfunc_predict_fn=\"predict_proba\"`).")
+    print("\n" + summary)
+    print(f"\nmeasured in {time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    return 1 if args.strict and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
