@@ -17,7 +17,7 @@ export DO_NOT_TRACK=1
 export MLFLOW_ENABLE_TELEMETRY=false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv book test test-fast lab outputs bench-serving lock clean
+.PHONY: venv book test test-fast lab outputs bench-serving hooks lock clean
 
 venv: $(STAMP)
 
@@ -51,6 +51,10 @@ outputs: venv
 ## Serving benchmark on loopback (prints a table; not part of `make test`).
 bench-serving: venv
 	tools/offline $(BIN)/python benchmarks/serving.py $(BENCH_ARGS)
+
+## Install the repository's offline pre-commit hooks into .git/hooks.
+hooks: venv
+	$(BIN)/pre-commit install
 
 ## Re-resolve requirements.in into requirements.lock and derive the environment files.
 lock:
