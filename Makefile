@@ -38,7 +38,7 @@ test: venv
 
 ## Only the fast tests (no notebook execution, no book build).
 test-fast: venv
-	tools/offline $(BIN)/python -m pytest -m "not notebook and not book" -p no:nbval tests $(PYTEST_ARGS)
+	tools/offline $(BIN)/python -m pytest -n 2 -m "not notebook and not book" tests $(PYTEST_ARGS)
 
 ## JupyterLab on the course, with the course's environment.
 lab: venv
