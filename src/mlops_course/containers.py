@@ -615,6 +615,12 @@ def check_dockerignore(
 
 # --- what a build does, and what a change rebuilds --------------------------------------
 
+def _short(ins: Instruction, width: int = 60) -> str:
+    """An instruction as text, cut to ``width`` characters for a table."""
+    shown = str(ins)
+    return shown if len(shown) <= width else shown[: width - 3] + "..."
+
+
 def explain(text: str | Dockerfile) -> list[dict[str, object]]:
     """One row per instruction: stage, line, instruction, kind (layer/metadata) and effect."""
     parsed = _as_dockerfile(text)
@@ -623,11 +629,10 @@ def explain(text: str | Dockerfile) -> list[dict[str, object]]:
         label = stage.name or str(stage.index)
         for ins in stage.instructions:
             kind, effect = _LAYER_EFFECT.get(ins.keyword, ("metadata", ""))
-            shown = str(ins)
             rows.append({
                 "stage": label,
                 "line": ins.line,
-                "instruction": shown if len(shown) <= 60 else shown[:57] + "...",
+                "instruction": _short(ins),
                 "kind": kind,
                 "effect": effect,
             })
@@ -687,11 +692,10 @@ def rebuild_plan(
                         )
                 status = "rebuilt" if missed else "cached"
             if ins.keyword in {"RUN", "COPY", "ADD", "FROM"}:
-                shown = str(ins)
                 rows.append({
                     "stage": label,
                     "line": ins.line,
-                    "step": shown if len(shown) <= 60 else shown[:57] + "...",
+                    "step": _short(ins),
                     "status": status,
                 })
         rebuilt_stages[label] = missed
