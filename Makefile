@@ -21,11 +21,14 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 venv: $(STAMP)
 
+# uv installs the lock (hash-checked) in seconds; it is itself pinned in the lock.
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements.lock)
+
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade "pip>=25"
-	$(BIN)/python -m pip install -q -r requirements.lock
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync -q --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
 ## Build the book into _build/html from the stored, nbval-verified outputs.
@@ -57,8 +60,8 @@ hooks: venv
 	$(BIN)/pre-commit install
 
 ## Re-resolve requirements.in into requirements.lock and derive the environment files.
-lock:
-	$(PYTHON) tools/lock.py
+lock: venv
+	$(BIN)/python tools/lock.py
 
 clean:
 	rm -rf _build .workspace .pytest_cache

@@ -43,4 +43,3 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 _ROOT_KEY = pytest.StashKey[Path]()
-

@@ -95,7 +95,11 @@ def core_plan() -> tuple[list[str], str]:
     if len(cores) >= 2 and shutil.which("taskset"):
         server, client = cores[0], cores[1]
         pin({client})
-        return ["taskset", "-c", str(server)], f"server on core {server}, client on core {client}"
+        return [
+            "taskset",
+            "-c",
+            str(server),
+        ], f"server on core {server}, client on core {client}"
     return [], "not pinned (fewer than 2 cores or no taskset)"
 
 
@@ -111,7 +115,9 @@ def timed(function, repeat: int, warmup: int = 20) -> np.ndarray:
     return times
 
 
-def in_process_rows(pipeline, one: pd.DataFrame, batch: pd.DataFrame, plan: Plan) -> list[Row]:
+def in_process_rows(
+    pipeline, one: pd.DataFrame, batch: pd.DataFrame, plan: Plan
+) -> list[Row]:
     """The limit: the model called directly, no HTTP and no parsing."""
     rows = []
     engine = LinearEngine.from_pipeline(pipeline)
@@ -163,10 +169,22 @@ def measure_server(
     limit = plan.time_limit
     if single is not None:
         path, body = single
-        c1 = run_load(url + path, body, n_requests=plan.single_c1, concurrency=1,
-                      warmup=plan.warmup, time_limit=limit)
-        c8 = run_load(url + path, body, n_requests=plan.single_c8, concurrency=8,
-                      warmup=plan.warmup, time_limit=limit)
+        c1 = run_load(
+            url + path,
+            body,
+            n_requests=plan.single_c1,
+            concurrency=1,
+            warmup=plan.warmup,
+            time_limit=limit,
+        )
+        c8 = run_load(
+            url + path,
+            body,
+            n_requests=plan.single_c8,
+            concurrency=8,
+            warmup=plan.warmup,
+            time_limit=limit,
+        )
         for result in (c1, c8):
             if result.n_errors:
                 raise SystemExit(f"{name}: HTTP errors {result.statuses}")
@@ -174,8 +192,15 @@ def measure_server(
         row.req_per_s = c8.throughput
     if batch is not None:
         path, body, content_type = batch
-        result = run_load(url + path, body, content_type=content_type, concurrency=4,
-                          n_requests=plan.batches, warmup=8, time_limit=limit)
+        result = run_load(
+            url + path,
+            body,
+            content_type=content_type,
+            concurrency=4,
+            n_requests=plan.batches,
+            warmup=8,
+            time_limit=limit,
+        )
         if result.n_errors:
             raise SystemExit(f"{name}: HTTP errors {result.statuses}")
         row.rows_per_s = result.throughput * BATCH_ROWS
@@ -186,33 +211,70 @@ def post_once(url: str, body: bytes, content_type: str = "application/json") -> 
     import httpx
 
     with httpx.Client(trust_env=False, timeout=60) as client:
-        response = client.post(url, content=body, headers={"content-type": content_type})
+        response = client.post(
+            url, content=body, headers={"content-type": content_type}
+        )
         response.raise_for_status()
         return response.content
 
 
-def course_rows(model_file, onnx_file, payloads, want, pin_prefix, plan, logs) -> list[Row]:
+def course_rows(
+    model_file, onnx_file, payloads, want, pin_prefix, plan, logs
+) -> list[Row]:
     """The course service with each engine."""
     one_json, batch_json, batch_arrow = payloads
-    command = [*pin_prefix, *uvicorn_command("--log-level", "warning", access_log=False)]
+    command = [
+        *pin_prefix,
+        *uvicorn_command("--log-level", "warning", access_log=False),
+    ]
     rows = []
     setups = [
-        ("numpy", "course service, numpy engine", Settings(model_path=model_file), True),
+        (
+            "numpy",
+            "course service, numpy engine",
+            Settings(model_path=model_file),
+            True,
+        ),
         ("onnx", "course service, ONNX Runtime", Settings(onnx_path=onnx_file), True),
-        ("sklearn", "course service, sklearn engine",
-         Settings(model_path=model_file, engine="sklearn"), False),
+        (
+            "sklearn",
+            "course service, sklearn engine",
+            Settings(model_path=model_file, engine="sklearn"),
+            False,
+        ),
     ]
     for key, name, settings, with_arrow in setups:
-        with serve(command, env=settings.to_env(), health="/ready",
-                   log_path=logs / f"course-{key}.log") as server:
+        with serve(
+            command,
+            env=settings.to_env(),
+            health="/ready",
+            log_path=logs / f"course-{key}.log",
+        ) as server:
             check(post_once(server.url + "/predict/batch", batch_json), want, name)
-            check(post_once(server.url + "/predict/batch", batch_arrow, ARROW_STREAM), want, name)
-            rows.append(measure_server(server.url, f"{name} (JSON)",
-                                       ("/predict", one_json),
-                                       ("/predict/batch", batch_json, "application/json"), plan))
+            check(
+                post_once(server.url + "/predict/batch", batch_arrow, ARROW_STREAM),
+                want,
+                name,
+            )
+            rows.append(
+                measure_server(
+                    server.url,
+                    f"{name} (JSON)",
+                    ("/predict", one_json),
+                    ("/predict/batch", batch_json, "application/json"),
+                    plan,
+                )
+            )
             if with_arrow:
-                rows.append(measure_server(server.url, f"{name} (Arrow batch)", None,
-                                           ("/predict/batch", batch_arrow, ARROW_STREAM), plan))
+                rows.append(
+                    measure_server(
+                        server.url,
+                        f"{name} (Arrow batch)",
+                        None,
+                        ("/predict/batch", batch_arrow, ARROW_STREAM),
+                        plan,
+                    )
+                )
     return rows
 
 
@@ -224,30 +286,67 @@ def mlflow_row(pipeline, X, single, many, want, pin_prefix, plan, work: Path) ->
     path = work / "mlflow-model"
     with warnings.catch_warnings():
         # MLflow hints that integer columns cannot hold missing values: true, and not ours
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer",
-                                category=UserWarning)
+        warnings.filterwarnings(
+            "ignore",
+            message="Hint: Inferred schema contains integer",
+            category=UserWarning,
+        )
         signature = infer_signature(X, pipeline.predict_proba(X.iloc[:5]))
     mlflow.sklearn.save_model(
         pipeline,
         str(path),
         signature=signature,
         pyfunc_predict_fn="predict_proba",  # probabilities, like the course service
-        skops_trusted_types=["numpy.dtype"],  # skops refuses the encoder's dtype otherwise
+        skops_trusted_types=[
+            "numpy.dtype"
+        ],  # skops refuses the encoder's dtype otherwise
     )
 
     def split(frame: pd.DataFrame) -> bytes:
-        return json.dumps({"dataframe_split": frame.to_dict(orient="split", index=False)}).encode()
+        return json.dumps(
+            {"dataframe_split": frame.to_dict(orient="split", index=False)}
+        ).encode()
 
-    command = [*pin_prefix, tool("mlflow"), "models", "serve", "-m", str(path),
-               "--env-manager", "local", "--host", "127.0.0.1", "--port", "{port}"]
-    env = {"MLFLOW_ENABLE_TELEMETRY": "false", "PATH": os.path.dirname(sys.executable)
-           + os.pathsep + os.environ.get("PATH", "")}
-    with serve(command, env=env, health="/ping", timeout=120,
-               log_path=work / "mlflow-serve.log") as server:
-        check(post_once(server.url + "/invocations", split(many)), want, "mlflow models serve")
-        return measure_server(server.url, "mlflow models serve", ("/invocations", split(single)),
-                              ("/invocations", split(many), "application/json"), plan,
-                              note="dataframe_split JSON")
+    command = [
+        *pin_prefix,
+        tool("mlflow"),
+        "models",
+        "serve",
+        "-m",
+        str(path),
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+    ]
+    env = {
+        "MLFLOW_ENABLE_TELEMETRY": "false",
+        "PATH": os.path.dirname(sys.executable)
+        + os.pathsep
+        + os.environ.get("PATH", ""),
+    }
+    with serve(
+        command,
+        env=env,
+        health="/ping",
+        timeout=120,
+        log_path=work / "mlflow-serve.log",
+    ) as server:
+        check(
+            post_once(server.url + "/invocations", split(many)),
+            want,
+            "mlflow models serve",
+        )
+        return measure_server(
+            server.url,
+            "mlflow models serve",
+            ("/invocations", split(single)),
+            ("/invocations", split(many), "application/json"),
+            plan,
+            note="dataframe_split JSON",
+        )
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -262,8 +361,10 @@ def table(rows: list[Row]) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r.setup} | {fmt(r.p50_ms, 3)} | {fmt(r.p99_ms, 3)} | "
-                     f"{fmt(r.req_per_s)} | {fmt(r.rows_per_s)} |")
+        lines.append(
+            f"| {r.setup} | {fmt(r.p50_ms, 3)} | {fmt(r.p99_ms, 3)} | "
+            f"{fmt(r.req_per_s)} | {fmt(r.rows_per_s)} |"
+        )
     return "\n".join(lines)
 
 
@@ -276,19 +377,45 @@ def targets(rows: list[Row]) -> tuple[str, bool]:
     arrow = by["course service, numpy engine (Arrow batch)"]
     onnx = by["course service, ONNX Runtime (JSON)"]
     checks = [
-        ("course p50 ÷ in-process p50", course.p50_ms / limit.p50_ms, "≤ 2", lambda v: v <= 2),
-        ("ONNX p50 ÷ in-process p50", onnx.p50_ms / limit.p50_ms, "≤ 2", lambda v: v <= 2),
-        ("course JSON batch rows/s ÷ in-process", course.rows_per_s / limit.rows_per_s, "≥ 0.5",
-         lambda v: v >= 0.5),
-        ("course Arrow batch rows/s ÷ in-process", arrow.rows_per_s / limit.rows_per_s, "≥ 0.5",
-         lambda v: v >= 0.5),
+        (
+            "course p50 ÷ in-process p50",
+            course.p50_ms / limit.p50_ms,
+            "≤ 2",
+            lambda v: v <= 2,
+        ),
+        (
+            "ONNX p50 ÷ in-process p50",
+            onnx.p50_ms / limit.p50_ms,
+            "≤ 2",
+            lambda v: v <= 2,
+        ),
+        (
+            "course JSON batch rows/s ÷ in-process",
+            course.rows_per_s / limit.rows_per_s,
+            "≥ 0.5",
+            lambda v: v >= 0.5,
+        ),
+        (
+            "course Arrow batch rows/s ÷ in-process",
+            arrow.rows_per_s / limit.rows_per_s,
+            "≥ 0.5",
+            lambda v: v >= 0.5,
+        ),
     ]
     if mlflow is not None:
         checks += [
-            ("course req/s ÷ mlflow req/s", course.req_per_s / mlflow.req_per_s, "≥ 4",
-             lambda v: v >= 4),
-            ("ONNX req/s ÷ mlflow req/s", onnx.req_per_s / mlflow.req_per_s, "≥ 4",
-             lambda v: v >= 4),
+            (
+                "course req/s ÷ mlflow req/s",
+                course.req_per_s / mlflow.req_per_s,
+                "≥ 4",
+                lambda v: v >= 4,
+            ),
+            (
+                "ONNX req/s ÷ mlflow req/s",
+                onnx.req_per_s / mlflow.req_per_s,
+                "≥ 4",
+                lambda v: v >= 4,
+            ),
         ]
     lines = ["| target | measured | goal | met |", "|---|---:|---:|:---:|"]
     ok = True
@@ -301,12 +428,18 @@ def targets(rows: list[Row]) -> tuple[str, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
-    parser.add_argument("--no-mlflow", action="store_true", help="skip `mlflow models serve`")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer requests (smoke run)"
+    )
+    parser.add_argument(
+        "--no-mlflow", action="store_true", help="skip `mlflow models serve`"
+    )
     parser.add_argument("--n-rows", type=int, default=8_000, help="training data size")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when a target is missed"
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -335,22 +468,30 @@ def main(argv: list[str] | None = None) -> int:
         onnx_file = work / "model.onnx"
         onnx_file.write_bytes(to_onnx(pipeline, X))
         try:
-            rows += course_rows(model_file, onnx_file, payloads, want, pin_prefix, plan, work)
+            rows += course_rows(
+                model_file, onnx_file, payloads, want, pin_prefix, plan, work
+            )
             if not args.no_mlflow:
-                rows.append(mlflow_row(pipeline, X, one, many, want, pin_prefix, plan, work))
+                rows.append(
+                    mlflow_row(pipeline, X, one, many, want, pin_prefix, plan, work)
+                )
         except Exception:
             for log in sorted(work.glob("*.log")):
                 print(f"--- {log.name} ---\n{log.read_text()[-2000:]}", file=sys.stderr)
             raise
 
     summary, ok = targets(rows)
-    print(f"## Serving benchmark ({'quick' if args.quick else 'full'} run; {pinning}; "
-          f"{os.cpu_count()} cores; batch = {BATCH_ROWS} rows)\n")
+    print(
+        f"## Serving benchmark ({'quick' if args.quick else 'full'} run; {pinning}; "
+        f"{os.cpu_count()} cores; batch = {BATCH_ROWS} rows)\n"
+    )
     print(table(rows))
-    print("\nIn-process rows: no HTTP; req/s is 1 / mean call time on one thread, rows/s is "
-          "for a ready 1,000-row input. Service rows: JSON single rows; batches of 1,000 at "
-          "concurrency 4. mlflow models serve: `dataframe_split` JSON, probabilities "
-          "(`pyfunc_predict_fn=\"predict_proba\"`).")
+    print(
+        "\nIn-process rows: no HTTP; req/s is 1 / mean call time on one thread, rows/s is "
+        "for a ready 1,000-row input. Service rows: JSON single rows; batches of 1,000 at "
+        "concurrency 4. mlflow models serve: `dataframe_split` JSON, probabilities "
+        '(`pyfunc_predict_fn="predict_proba"`).'
+    )
     print("\n" + summary)
     print(f"\nmeasured in {time.perf_counter() - started:.0f} s")
     if args.json:

@@ -15,7 +15,16 @@ from tests.nbchecks import ROOT, toc_files
 def test_book_builds_without_warnings(tmp_path):
     jb = Path(sys.executable).parent / "jupyter-book"
     done = subprocess.run(
-        [str(jb), "build", str(ROOT), "--path-output", str(tmp_path), "-W", "-n", "--keep-going"],
+        [
+            str(jb),
+            "build",
+            str(ROOT),
+            "--path-output",
+            str(tmp_path),
+            "-W",
+            "-n",
+            "--keep-going",
+        ],
         capture_output=True,
         text=True,
         timeout=1200,

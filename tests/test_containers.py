@@ -54,9 +54,14 @@ BAD_VARIANTS = {
     "runs-as-root": [("USER 10001\n", "")],
     "no-healthcheck": [("HEALTHCHECK CMD", "# HEALTHCHECK CMD")],
     "no-expose": [("EXPOSE 8000\n", "")],
-    "secret-in-build": [("ENV PIP_NO_CACHE_DIR=1", "ENV PIP_NO_CACHE_DIR=1 HF_TOKEN=hf_abc")],
+    "secret-in-build": [
+        ("ENV PIP_NO_CACHE_DIR=1", "ENV PIP_NO_CACHE_DIR=1 HF_TOKEN=hf_abc")
+    ],
     "add-remote-url": [
-        ("COPY src/ src/", "ADD https://example.com/model.onnx /models/\nCOPY src/ src/")
+        (
+            "COPY src/ src/",
+            "ADD https://example.com/model.onnx /models/\nCOPY src/ src/",
+        )
     ],
     "copy-unfiltered-context": [("COPY src/ src/", "COPY . .")],
     "cache-order": [
@@ -65,15 +70,22 @@ BAD_VARIANTS = {
         ("ENV PATH=/opt/venv/bin:$PATH\n", "ENV PATH=/opt/venv/bin:$PATH\nCOPY . .\n"),
     ],
     "pip-cache-kept": [
-        ("RUN useradd --uid 10001 app", "RUN useradd --uid 10001 app && pip install gunicorn"),
+        (
+            "RUN useradd --uid 10001 app",
+            "RUN useradd --uid 10001 app && pip install gunicorn",
+        ),
     ],
     "apt-lists-kept": [
-        ("RUN useradd --uid 10001 app",
-         "RUN apt-get update && apt-get install -y --no-install-recommends git"),
+        (
+            "RUN useradd --uid 10001 app",
+            "RUN apt-get update && apt-get install -y --no-install-recommends git",
+        ),
     ],
     "shell-form-command": [
-        ('CMD ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8000"]',
-         "CMD uvicorn app:app --host 0.0.0.0 --port 8000"),
+        (
+            'CMD ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8000"]',
+            "CMD uvicorn app:app --host 0.0.0.0 --port 8000",
+        ),
     ],
 }
 
@@ -102,7 +114,9 @@ def test_serving_image_is_a_service_and_training_image_is_not():
     assert c.is_service(serve) and not c.is_service(train)
     command = c.parse_dockerfile(serve).final.instructions[-1]
     assert command.keyword == "CMD" and command.exec_form[:2] == [
-        "uvicorn", "mlops_course.serving:app_from_env"]
+        "uvicorn",
+        "mlops_course.serving:app_from_env",
+    ]
     assert command.exec_form[-4:] == ["--host", "0.0.0.0", "--port", "8000"]
 
 
@@ -173,22 +187,33 @@ def test_root_user_is_caught_even_after_a_non_root_one():
 def test_healthcheck_none_counts_as_missing_and_service_can_be_forced():
     text = GOOD.replace("HEALTHCHECK CMD", "HEALTHCHECK NONE\n# CMD")
     assert "no-healthcheck" in rules(c.check_dockerfile(text, dockerignore=IGNORE))
-    batch = "FROM python:3.11.7-slim AS a\nFROM a\nUSER 1\nCMD [\"python\", \"job.py\"]\n"
+    batch = 'FROM python:3.11.7-slim AS a\nFROM a\nUSER 1\nCMD ["python", "job.py"]\n'
     assert c.check_dockerfile(batch) == []
-    assert {"no-healthcheck", "no-expose"} <= rules(c.check_dockerfile(batch, service=True))
+    assert {"no-healthcheck", "no-expose"} <= rules(
+        c.check_dockerfile(batch, service=True)
+    )
 
 
 def test_secret_names_in_env_and_arg_forms():
-    for line in ["ENV AWS_SECRET_ACCESS_KEY=x", "ENV API_KEY value with spaces",
-                 "ARG GITHUB_TOKEN", "ARG DB_PASSWORD=hunter2", "ENV A=1 MLFLOW_PASSWD=2"]:
+    for line in [
+        "ENV AWS_SECRET_ACCESS_KEY=x",
+        "ENV API_KEY value with spaces",
+        "ARG GITHUB_TOKEN",
+        "ARG DB_PASSWORD=hunter2",
+        "ENV A=1 MLFLOW_PASSWD=2",
+    ]:
         text = GOOD.replace("ENV PIP_NO_CACHE_DIR=1", f"ENV PIP_NO_CACHE_DIR=1\n{line}")
-        assert rules(c.check_dockerfile(text, dockerignore=IGNORE)) == {"secret-in-build"}, line
+        assert rules(c.check_dockerfile(text, dockerignore=IGNORE)) == {
+            "secret-in-build"
+        }, line
 
 
 def test_add_of_url_with_checksum_is_accepted():
     text = GOOD.replace(
         "COPY src/ src/",
-        "ADD --checksum=sha256:" + "b" * 64 + " https://example.com/x.tar.gz /x/\nCOPY src/ src/",
+        "ADD --checksum=sha256:"
+        + "b" * 64
+        + " https://example.com/x.tar.gz /x/\nCOPY src/ src/",
     )
     assert c.check_dockerfile(text, dockerignore=IGNORE) == []
 
@@ -214,8 +239,9 @@ cmd ["python"]
     kinds = [(i.keyword, i.line) for i in parsed.instructions]
     assert kinds == [("FROM", 3), ("RUN", 4), ("COPY", 9), ("RUN", 10), ("CMD", 13)]
     run = parsed.instructions[1]
-    assert run.value == ("apt-get update && apt-get install -y git "
-                         "&& rm -rf /var/lib/apt/lists/*")
+    assert run.value == (
+        "apt-get update && apt-get install -y git && rm -rf /var/lib/apt/lists/*"
+    )
     assert run.end_line == 8
     assert parsed.instructions[2].flags == {"from": "base", "chown": "1:1"}
     assert parsed.instructions[3].heredocs == ("pip install --no-cache-dir numpy",)
@@ -224,8 +250,10 @@ cmd ["python"]
 
 
 def test_backtick_escape_directive():
-    text = "# escape=`\nFROM mcr.microsoft.com/windows/servercore:10.0.20348.1 AS a\n" \
-           "RUN dir `\n    C:\\\\data\nFROM a\nUSER app\n"
+    text = (
+        "# escape=`\nFROM mcr.microsoft.com/windows/servercore:10.0.20348.1 AS a\n"
+        "RUN dir `\n    C:\\\\data\nFROM a\nUSER app\n"
+    )
     parsed = c.parse_dockerfile(text)
     assert parsed.instructions[1].value == "dir C:\\\\data"
     assert c.check_dockerfile(parsed) == []
@@ -236,6 +264,7 @@ def test_no_from_is_reported():
 
 
 # --- .dockerignore ----------------------------------------------------------------------
+
 
 def test_dockerignore_patterns_follow_docker_semantics():
     ignore = "*.pkl\n**/*.onnx\nmodels\n!models/README.md\n/data/\n"
@@ -258,9 +287,12 @@ def test_dockerignore_rules_can_fail():
 
 # --- build cache ------------------------------------------------------------------------
 
+
 def _statuses(text, changed, ignore=IGNORE):
-    return {(r["line"], r["step"].split()[0]): r["status"]
-            for r in c.rebuild_plan(text, changed, dockerignore=ignore)}
+    return {
+        (r["line"], r["step"].split()[0]): r["status"]
+        for r in c.rebuild_plan(text, changed, dockerignore=ignore)
+    }
 
 
 def test_code_change_reuses_the_dependency_layer():
@@ -277,7 +309,9 @@ def test_code_change_reuses_the_dependency_layer():
 
 def test_ignored_files_rebuild_nothing_and_bad_order_reinstalls():
     serve = (ROOT / "docker" / "serve.Dockerfile").read_text()
-    plan = c.rebuild_plan(serve, ["notebooks/01_notebook_model.ipynb"], dockerignore=IGNORE)
+    plan = c.rebuild_plan(
+        serve, ["notebooks/01_notebook_model.ipynb"], dockerignore=IGNORE
+    )
     assert {r["status"] for r in plan} == {"cached"}
     bad = "FROM python:3.11.7-slim\nCOPY . .\nRUN pip install -r requirements.lock\n"
     statuses = [r["status"] for r in c.rebuild_plan(bad, ["src/app.py"])]
@@ -294,11 +328,16 @@ def test_explain_marks_layers_and_metadata():
 
 # --- what the images install ------------------------------------------------------------
 
+
 def test_pip_installs_are_parsed():
     (deps, package) = c.pip_installs((ROOT / "docker" / "train.Dockerfile").read_text())
-    assert deps.constraints == ("requirements.lock",) and "scikit-learn" in deps.packages
+    assert (
+        deps.constraints == ("requirements.lock",) and "scikit-learn" in deps.packages
+    )
     assert package.local == (".",) and package.options == ("--no-deps",)
-    (single,) = c.pip_installs("FROM a\nRUN pip install -q -r req.txt -i http://x y==1 && ls\n")
+    (single,) = c.pip_installs(
+        "FROM a\nRUN pip install -q -r req.txt -i http://x y==1 && ls\n"
+    )
     assert single.requirements == ("req.txt",) and single.packages == ("y==1",)
     assert single.options == ("-q", "-i http://x")
 
@@ -308,7 +347,9 @@ def test_lock_pins_every_package_the_images_install():
     for path in DOCKERFILES:
         for install in c.pip_installs(path.read_text()):
             missing = {c._requirement_name(p) for p in install.packages} - pinned
-            assert not missing, f"{path.name} installs packages the lock does not pin: {missing}"
+            assert not missing, (
+                f"{path.name} installs packages the lock does not pin: {missing}"
+            )
 
 
 def test_dependency_closure_and_sizes():
@@ -331,14 +372,21 @@ print(json.dumps(sorted({d for t in tops for d in owners.get(t, [])})))
 
 
 def _distributions_imported(*modules: str) -> set[str]:
-    done = subprocess.run([sys.executable, "-c", _IMPORTED, *modules],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTED, *modules],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return {c._canonical(d) for d in json.loads(done.stdout)}
 
 
 @pytest.mark.parametrize(
     ("dockerfile", "entry_module"),
-    [("train.Dockerfile", "mlops_course.pipeline"), ("serve.Dockerfile", "mlops_course.serving")],
+    [
+        ("train.Dockerfile", "mlops_course.pipeline"),
+        ("serve.Dockerfile", "mlops_course.serving"),
+    ],
 )
 def test_each_image_installs_what_its_entry_point_imports(dockerfile, entry_module):
     (deps, _) = c.pip_installs((ROOT / "docker" / dockerfile).read_text())
@@ -349,4 +397,6 @@ def test_each_image_installs_what_its_entry_point_imports(dockerfile, entry_modu
     optional = _distributions_imported(*(import_names.get(p, p) for p in deps.packages))
     needed = _distributions_imported(entry_module) - {"mlops-course"}
     missing = needed - installed - optional
-    assert not missing, f"{dockerfile} must also install {sorted(missing)} for {entry_module}"
+    assert not missing, (
+        f"{dockerfile} must also install {sorted(missing)} for {entry_module}"
+    )

@@ -32,7 +32,11 @@ def test_same_seed_same_rows_other_seed_other_rows():
 
 def test_schema_ids_and_timestamps():
     frame = generate_applications(3_000, seed=1)
-    assert list(frame.columns[:3]) == ["application_id", "customer_id", "event_timestamp"]
+    assert list(frame.columns[:3]) == [
+        "application_id",
+        "customer_id",
+        "event_timestamp",
+    ]
     assert set(FEATURES + [SENSITIVE, TARGET]) <= set(frame.columns)
     assert frame["application_id"].is_unique
     assert frame["customer_id"].nunique() < len(frame)  # returning customers exist
@@ -46,7 +50,9 @@ def test_schema_ids_and_timestamps():
 
 def test_customer_profile_is_stable_across_applications():
     frame = generate_applications(5_000, seed=2)
-    per_customer = frame.groupby("customer_id")[["age", "gender", "region", "home_ownership"]]
+    per_customer = frame.groupby("customer_id")[
+        ["age", "gender", "region", "home_ownership"]
+    ]
     assert (per_customer.nunique() == 1).all().all()
 
 
@@ -55,8 +61,12 @@ def test_default_rate_and_learnable_signal():
     assert 0.08 < frame[TARGET].mean() < 0.18
     split = time_split(frame)
     model = make_model("logreg").fit(split.train[FEATURES], split.train[TARGET])
-    auc = score(split.test[TARGET], model.predict_proba(split.test[FEATURES])[:, 1])["roc_auc"]
-    truth_auc = score(split.test[TARGET], ground_truth_probability(split.test))["roc_auc"]
+    auc = score(split.test[TARGET], model.predict_proba(split.test[FEATURES])[:, 1])[
+        "roc_auc"
+    ]
+    truth_auc = score(split.test[TARGET], ground_truth_probability(split.test))[
+        "roc_auc"
+    ]
     assert 0.65 < auc <= truth_auc + 0.02
 
 
@@ -87,7 +97,9 @@ def test_drifted_features_really_moved_and_others_did_not():
     assert 0.7 < ratio < 0.8
     assert abs(shifted["age"].mean() - reference["age"].mean()) < 1.0
     new = drift_scenario("new_category", 5_000).frame
-    assert NEW_PURPOSE in set(new["loan_purpose"]) and NEW_PURPOSE not in set(reference["loan_purpose"])
+    assert NEW_PURPOSE in set(new["loan_purpose"]) and NEW_PURPOSE not in set(
+        reference["loan_purpose"]
+    )
     broken = drift_scenario("broken_feed", 5_000).frame
     assert broken["annual_income"].median() < 1_000
     assert 0.3 < broken["employment_years"].isna().mean() < 0.5

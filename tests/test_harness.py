@@ -19,16 +19,32 @@ import pytest
 from tests.nbchecks import ROOT, output_problems, read
 
 FIXTURES = ROOT / "tests" / "fixtures"
-OFFLINE_RUN = bool(os.environ.get("MLOPS_COURSE_IN_SANDBOX") or os.environ.get("MLOPS_COURSE_OFFLINE_GUARD"))
+OFFLINE_RUN = bool(
+    os.environ.get("MLOPS_COURSE_IN_SANDBOX")
+    or os.environ.get("MLOPS_COURSE_OFFLINE_GUARD")
+)
 
 
 def _nbval(notebook: str, tmp_path) -> subprocess.CompletedProcess:
     """Run nbval on one fixture, outside this repo's pytest configuration."""
     shutil.copy(FIXTURES / notebook, tmp_path / notebook)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider",
-         "-p", "no:xdist", notebook],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            notebook,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -46,8 +62,10 @@ def test_nbval_fails_on_a_changed_stored_metric(tmp_path):
 def test_papermill_fails_on_a_failing_cell(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="ZeroDivisionError"):
         pm.execute_notebook(
-            str(FIXTURES / "failing_cell.ipynb"), str(tmp_path / "out.ipynb"),
-            kernel_name="python3", progress_bar=False,
+            str(FIXTURES / "failing_cell.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            kernel_name="python3",
+            progress_bar=False,
         )
 
 
@@ -59,10 +77,14 @@ def test_the_run_is_offline():
 
 @pytest.mark.skipif(not OFFLINE_RUN, reason="run through tools/offline (make test)")
 def test_papermill_fails_on_a_hidden_download(tmp_path):
-    with pytest.raises(pm.PapermillExecutionError, match="URLError|unreachable|resolution"):
+    with pytest.raises(
+        pm.PapermillExecutionError, match="URLError|unreachable|resolution"
+    ):
         pm.execute_notebook(
-            str(FIXTURES / "download.ipynb"), str(tmp_path / "out.ipynb"),
-            kernel_name="python3", progress_bar=False,
+            str(FIXTURES / "download.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            kernel_name="python3",
+            progress_bar=False,
         )
 
 

@@ -16,7 +16,14 @@ ROOT = course_root()
 
 
 def test_model_and_data_files_are_blocked_whatever_their_size(tmp_path):
-    names = ["model.pkl", "m.JOBLIB", "net.onnx", "registry.db", "x.parquet", "w.safetensors"]
+    names = [
+        "model.pkl",
+        "m.JOBLIB",
+        "net.onnx",
+        "registry.db",
+        "x.parquet",
+        "w.safetensors",
+    ]
     for name in names:
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "train.py").write_text("print('ok')\n")
@@ -47,19 +54,28 @@ def _notebook(path: Path, outputs, tags=()) -> Path:
 
 def test_notebook_problems_finds_errors_warnings_and_paths(tmp_path):
     out = nbformat.v4.new_output
-    dirty = _notebook(tmp_path / "dirty.ipynb", [
-        out("stream", name="stdout", text="saved to /home/alice/model.pkl\n"),
-        out("stream", name="stderr", text="FutureWarning: something changes\n"),
-        out("error", ename="KeyError", evalue="'x'", traceback=[]),
-    ])
+    dirty = _notebook(
+        tmp_path / "dirty.ipynb",
+        [
+            out("stream", name="stdout", text="saved to /home/alice/model.pkl\n"),
+            out("stream", name="stderr", text="FutureWarning: something changes\n"),
+            out("error", ename="KeyError", evalue="'x'", traceback=[]),
+        ],
+    )
     problems = notebook_problems(dirty)
     assert len(problems) == 3
-    assert not any("/home/alice" in p for p in problems)  # the path itself is not echoed
-    clean = _notebook(tmp_path / "clean.ipynb", [out("stream", name="stdout", text="ok\n")])
+    assert not any(
+        "/home/alice" in p for p in problems
+    )  # the path itself is not echoed
+    clean = _notebook(
+        tmp_path / "clean.ipynb", [out("stream", name="stdout", text="ok\n")]
+    )
     assert notebook_problems(clean) == []
-    lesson = _notebook(tmp_path / "lesson.ipynb",
-                       [out("error", ename="ValueError", evalue="bad", traceback=[])],
-                       tags=["raises-exception"])
+    lesson = _notebook(
+        tmp_path / "lesson.ipynb",
+        [out("error", ename="ValueError", evalue="bad", traceback=[])],
+        tags=["raises-exception"],
+    )
     assert notebook_problems(lesson) == []
     (tmp_path / "broken.ipynb").write_text("{not json")
     assert "not a readable notebook" in notebook_problems(tmp_path / "broken.ipynb")[0]
@@ -103,7 +119,9 @@ def test_pre_commit_runs_the_hooks_offline_and_blocks_a_model(tmp_path):
 
     (repo / "models").mkdir()
     (repo / "models" / "model.joblib").write_bytes(b"\x80\x04weights")
-    (repo / "docker" / "serve.Dockerfile").write_text("FROM python:latest\nCMD python app.py\n")
+    (repo / "docker" / "serve.Dockerfile").write_text(
+        "FROM python:latest\nCMD python app.py\n"
+    )
     run(["git", "add", "."], cwd=repo)
     dirty = run(["pre-commit", "run", "--all-files"], cwd=repo, env=env, check=False)
     assert dirty.returncode == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlops_course import modeling
 from mlops_course.data import generate_applications, time_split
 from mlops_course.modeling import (
     COST_MISSED_DEFAULT,
@@ -25,7 +26,11 @@ def split():
 @pytest.mark.parametrize("kind", ["baseline", "logreg", "hgb"])
 def test_every_kind_fits_and_predicts_probabilities(kind, split):
     X, y = features_and_target(split.train)
-    proba = make_model(kind, seed=0).fit(X, y).predict_proba(features_and_target(split.test)[0])
+    proba = (
+        make_model(kind, seed=0)
+        .fit(X, y)
+        .predict_proba(features_and_target(split.test)[0])
+    )
     assert proba.shape == (len(split.test), 2)
     assert np.allclose(proba.sum(axis=1), 1)
 
@@ -70,3 +75,17 @@ def test_best_threshold_is_near_the_cost_ratio_for_calibrated_scores():
     assert threshold == pytest.approx(
         COST_REJECTED_GOOD / (COST_REJECTED_GOOD + COST_MISSED_DEFAULT), abs=0.02
     )
+
+
+def test_bootstrap_difference_separates_a_real_gap_from_noise():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 2_000)
+    noise = rng.random(2_000)
+    weak = 0.1 * y + noise
+    strong = 0.6 * y + noise
+    diff, low, high = modeling.bootstrap_difference(y, weak, strong, n_resamples=300)
+    assert 0 < low < diff < high
+    same, low, high = modeling.bootstrap_difference(
+        y, weak, weak + 1e-9 * noise, n_resamples=300
+    )
+    assert low <= 0 <= high and abs(same) < 1e-6

@@ -50,7 +50,9 @@ def test_write_project_writes_the_stages_and_merged_params(tmp_path):
     assert stages["prepare"]["deps"] == [DATA] and stages["generate"]["outs"] == [DATA]
     assert stages["train"]["outs"] == [MODEL]
     assert stages["evaluate"]["metrics"] == [{METRICS: {"cache": False}}]
-    assert all(s["cmd"].startswith("python -m mlops_course.pipeline ") for s in stages.values())
+    assert all(
+        s["cmd"].startswith("python -m mlops_course.pipeline ") for s in stages.values()
+    )
     params = yaml.safe_load(params_yaml.read_text())
     assert params["train"] == {"kind": "logreg", "seed": 0, "C": 0.5}
     assert params["data"] == DEFAULT_PARAMS["data"]
@@ -63,7 +65,10 @@ def test_write_project_writes_the_stages_and_merged_params(tmp_path):
 def test_merge_params_does_not_touch_the_defaults():
     merged = merge_params({"train": {"C": 3.0, "class_weight": "balanced"}})
     assert merged["train"]["C"] == 3.0 and merged["train"]["class_weight"] == "balanced"
-    assert DEFAULT_PARAMS["train"]["C"] == 1.0 and "class_weight" not in DEFAULT_PARAMS["train"]
+    assert (
+        DEFAULT_PARAMS["train"]["C"] == 1.0
+        and "class_weight" not in DEFAULT_PARAMS["train"]
+    )
 
 
 def test_stages_write_real_files_and_metrics_are_byte_identical(tmp_path):
@@ -110,7 +115,10 @@ def test_command_line_runs_a_stage_in_the_working_directory(tmp_path, capsys):
     write_project(tmp_path, SMALL)
     done = subprocess.run(
         [sys.executable, "-m", "mlops_course.pipeline", "generate"],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert done.returncode == 0
     assert len(pd.read_parquet(tmp_path / DATA)) == 1_500
@@ -132,7 +140,9 @@ def test_md5_helpers(tmp_path):
 def test_dvc_repro_runs_the_pipeline_in_a_real_repo(tmp_path):
     repo = init_repo(tmp_path / "repo", remote=tmp_path / "remote")
     assert run(["git", "config", "--local", "user.name"], cwd=repo).stdout.strip()
-    assert str(tmp_path) not in (repo / ".dvc" / "config").read_text()  # portable remote
+    assert (
+        str(tmp_path) not in (repo / ".dvc" / "config").read_text()
+    )  # portable remote
     write_project(repo, SMALL)
     out = run(["dvc", "repro"], cwd=repo).stdout
     assert out.count("Running stage") == 4

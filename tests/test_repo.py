@@ -8,7 +8,15 @@ import re
 import nbformat
 import pytest
 
-from tests.nbchecks import ROOT, ci_parameters, output_problems, read, tags, toc_files, toc_notebooks
+from tests.nbchecks import (
+    ROOT,
+    ci_parameters,
+    output_problems,
+    read,
+    tags,
+    toc_files,
+    toc_notebooks,
+)
 
 NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -22,7 +30,8 @@ def _lock_module():
 
 def test_every_toc_entry_exists():
     missing = [
-        f for f in toc_files()
+        f
+        for f in toc_files()
         if not any((ROOT / f"{f}{ext}").is_file() for ext in (".md", ".ipynb"))
     ]
     assert not missing, f"_toc.yml lists files that do not exist: {missing}"
@@ -35,7 +44,11 @@ def test_every_notebook_is_in_the_toc():
 
 
 def test_notebook_names_follow_the_convention():
-    bad = [p.name for p in NOTEBOOK_FILES if not re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name)]
+    bad = [
+        p.name
+        for p in NOTEBOOK_FILES
+        if not re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name)
+    ]
     assert not bad, f"notebooks must be named NN_slug.ipynb: {bad}"
 
 
@@ -45,17 +58,26 @@ def test_notebook_is_valid_and_has_one_parameters_cell(path):
     nbformat.validate(nb)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
     marked = [i for i, c in enumerate(nb.cells) if "parameters" in tags(c)]
-    assert len(marked) == 1, f"{path.name}: expected one cell tagged 'parameters', got {marked}"
+    assert len(marked) == 1, (
+        f"{path.name}: expected one cell tagged 'parameters', got {marked}"
+    )
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
 def test_stored_outputs_are_clean(path):
     nb = read(path)
-    assert any(c.get("outputs") for c in nb.cells), f"{path.name} is stored without outputs"
+    assert any(c.get("outputs") for c in nb.cells), (
+        f"{path.name} is stored without outputs"
+    )
     assert not output_problems(nb)
-    unexecuted = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-                  and c.source.strip() and c.get("execution_count") is None]
+    unexecuted = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        and c.source.strip()
+        and c.get("execution_count") is None
+    ]
     assert not unexecuted, f"{path.name}: code cells never executed: {unexecuted}"
 
 
@@ -82,19 +104,27 @@ def test_ci_parameters_name_existing_notebooks_and_parameters():
     table = yaml.safe_load((ROOT / "tests" / "ci_parameters.yml").read_text()) or {}
     for name in table:
         path = ROOT / "notebooks" / f"{name}.ipynb"
-        assert path.is_file(), f"tests/ci_parameters.yml names a missing notebook {name}"
+        assert path.is_file(), (
+            f"tests/ci_parameters.yml names a missing notebook {name}"
+        )
         source = next(c.source for c in read(path).cells if "parameters" in tags(c))
         for key in ci_parameters(name):
-            assert re.search(rf"^{key}\s*=", source, re.M), f"{name}: no parameter {key!r}"
+            assert re.search(rf"^{key}\s*=", source, re.M), (
+                f"{name}: no parameter {key!r}"
+            )
 
 
 def test_environment_files_are_derived_from_the_lock():
     lock = _lock_module()
     text = (ROOT / "requirements.lock").read_text()
-    assert (ROOT / "environment.yml").read_text() == lock.render_environment(text, binder=False)
+    assert (ROOT / "environment.yml").read_text() == lock.render_environment(
+        text, binder=False
+    )
     assert (ROOT / "binder" / "environment.yml").read_text() == lock.render_environment(
         text, binder=True
-    ), "binder/environment.yml drifted from requirements.lock: run `python tools/lock.py --envs`"
+    ), (
+        "binder/environment.yml drifted from requirements.lock: run `python tools/lock.py --envs`"
+    )
 
 
 def test_lock_pins_every_top_level_requirement():
@@ -109,7 +139,9 @@ def test_lock_pins_every_top_level_requirement():
         if line.strip() and not line.startswith("#")
     ]
     missing = [w for w in wanted if w not in pinned]
-    assert not missing, f"requirements.in names packages the lock does not pin: {missing}"
+    assert not missing, (
+        f"requirements.in names packages the lock does not pin: {missing}"
+    )
 
 
 def test_binder_installs_the_course_package():
@@ -121,7 +153,9 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make book" in readme
-    assert re.search(r"^make test\b", ci, re.M), ".ci/run must call the README's test command"
+    assert re.search(r"^make test\b", ci, re.M), (
+        ".ci/run must call the README's test command"
+    )
 
 
 def test_no_generated_state_is_tracked():
@@ -130,5 +164,9 @@ def test_no_generated_state_is_tracked():
     files = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    bad = [f for f in files if re.search(r"(\.db|\.pkl|\.joblib|\.onnx|mlruns/|\.workspace/)", f)]
+    bad = [
+        f
+        for f in files
+        if re.search(r"(\.db|\.pkl|\.joblib|\.onnx|mlruns/|\.workspace/)", f)
+    ]
     assert not bad, f"generated state tracked in git: {bad}"

@@ -34,7 +34,11 @@ def test_stopped_even_when_the_block_fails(tmp_path):
 
 
 def test_early_exit_is_reported_with_the_log():
-    crash = [sys.executable, "-c", "import sys; print('bad config: no model'); sys.exit(3)"]
+    crash = [
+        sys.executable,
+        "-c",
+        "import sys; print('bad config: no model'); sys.exit(3)",
+    ]
     with pytest.raises(ServerError, match=r"(?s)status 3.*bad config: no model"):
         with serve(crash, timeout=10):
             pass
@@ -72,7 +76,9 @@ def test_server_dies_with_the_process_that_started_it(tmp_path):
         "    print('up', flush=True)\n"
         "    time.sleep(60)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    )
     assert parent.stdout.readline().strip() == "up"
     assert port_is_open(port)
     parent.kill()  # no `finally` runs: only the parent-death signal can stop the server

@@ -85,8 +85,12 @@ async def client_for(settings: Settings, *, raise_app_exceptions: bool = True):
     """An in-process client whose app has gone through its lifespan start-up."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        transport = httpx.ASGITransport(
+            app=app, raise_app_exceptions=raise_app_exceptions
+        )
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://service"
+        ) as client:
             yield client
 
 
@@ -114,7 +118,9 @@ async def test_health_ready_and_metadata(settings, data):
 
 
 @pytest.mark.anyio
-async def test_predict_matches_the_pipeline_and_applies_the_threshold(settings, pipeline, data):
+async def test_predict_matches_the_pipeline_and_applies_the_threshold(
+    settings, pipeline, data
+):
     rows = data[1].iloc[:20]
     want = expected(pipeline, rows)
     async with client_for(settings) as client:
@@ -125,16 +131,22 @@ async def test_predict_matches_the_pipeline_and_applies_the_threshold(settings, 
             assert body["probability_of_default"] == pytest.approx(p, abs=1e-12)
             assert body["decision"] == ("reject" if p >= THRESHOLD else "approve")
             assert body["threshold"] == THRESHOLD and body["model_version"] == "7"
-    assert {"approve", "reject"} <= set(np.where(want >= THRESHOLD, "reject", "approve"))
+    assert {"approve", "reject"} <= set(
+        np.where(want >= THRESHOLD, "reject", "approve")
+    )
 
 
 @pytest.mark.anyio
 async def test_batch_json_and_arrow_agree_with_the_pipeline(settings, pipeline, data):
     rows = data[1].iloc[:300].copy()
-    rows.loc[rows.index[:10], "employment_years"] = np.nan  # null: imputed like in training
+    rows.loc[rows.index[:10], "employment_years"] = (
+        np.nan
+    )  # null: imputed like in training
     want = expected(pipeline, rows)
     async with client_for(settings) as client:
-        as_json = await client.post("/predict/batch", json={"applications": to_records(rows)})
+        as_json = await client.post(
+            "/predict/batch", json={"applications": to_records(rows)}
+        )
         as_arrow = await client.post(
             "/predict/batch",
             content=to_arrow_stream(rows),
@@ -145,7 +157,10 @@ async def test_batch_json_and_arrow_agree_with_the_pipeline(settings, pipeline, 
         body = response.json()
         assert body["n_rows"] == len(rows) and body["model_version"] == "7"
         np.testing.assert_allclose(body["probability_of_default"], want, atol=1e-12)
-        assert body["decision"] == np.where(want >= THRESHOLD, "reject", "approve").tolist()
+        assert (
+            body["decision"]
+            == np.where(want >= THRESHOLD, "reject", "approve").tolist()
+        )
 
 
 # ----------------------------------------------------------------------------- 422s
@@ -178,10 +193,16 @@ async def test_missing_field_and_broken_json_get_422(settings, data):
     del record["interest_rate"]
     async with client_for(settings) as client:
         missing = await client.post("/predict", json=record)
-        broken = await client.post("/predict", content=b'{"age": 40,', headers={
-            "content-type": "application/json"})
+        broken = await client.post(
+            "/predict",
+            content=b'{"age": 40,',
+            headers={"content-type": "application/json"},
+        )
     assert missing.status_code == 422 and error_fields(missing) == ["interest_rate"]
-    assert broken.status_code == 422 and broken.json()["detail"][0]["type"] == "json_invalid"
+    assert (
+        broken.status_code == 422
+        and broken.json()["detail"][0]["type"] == "json_invalid"
+    )
 
 
 @pytest.mark.anyio
@@ -248,7 +269,10 @@ def test_arrow_batches_are_checked_like_json(data):
 @pytest.mark.parametrize(
     "settings_kwargs, reason",
     [
-        ({"model_path": "nowhere/missing.joblib"}, "model file not found: missing.joblib"),
+        (
+            {"model_path": "nowhere/missing.joblib"},
+            "model file not found: missing.joblib",
+        ),
         ({}, "no model configured"),
         ({"onnx_path": "nowhere/missing.onnx"}, "ONNX file not found: missing.onnx"),
     ],
@@ -289,16 +313,24 @@ class Exploding:
 async def test_a_failing_model_gives_500_without_internals(tmp_path, data):
     path = tmp_path / "exploding.joblib"
     joblib.dump(Exploding(), path)
-    async with client_for(Settings(model_path=path), raise_app_exceptions=False) as client:
+    async with client_for(
+        Settings(model_path=path), raise_app_exceptions=False
+    ) as client:
         response = await client.post("/predict", json=to_records(data[1].iloc[:1])[0])
-    assert response.status_code == 500 and response.json() == {"detail": "internal error"}
+    assert response.status_code == 500 and response.json() == {
+        "detail": "internal error"
+    }
 
 
 @pytest.mark.anyio
 async def test_oversized_bodies_get_413(settings):
     async with client_for(settings) as client:
-        response = await client.post("/predict/batch", content=b" " * (MAX_BODY_BYTES + 1))
-    assert response.status_code == 413 and "request body over" in response.json()["detail"]
+        response = await client.post(
+            "/predict/batch", content=b" " * (MAX_BODY_BYTES + 1)
+        )
+    assert (
+        response.status_code == 413 and "request body over" in response.json()["detail"]
+    )
 
 
 # ----------------------------------------------------------------------------- engines
@@ -308,7 +340,9 @@ def test_numpy_engine_matches_predict_proba(pipeline, data):
     rows.loc[rows.index[25:50], "loan_purpose"] = NEW_PURPOSE  # unknown: weighs 0
     engine = LinearEngine.from_pipeline(pipeline)
     np.testing.assert_allclose(
-        engine.predict_proba(Batch.from_frame(rows)), expected(pipeline, rows), atol=1e-12
+        engine.predict_proba(Batch.from_frame(rows)),
+        expected(pipeline, rows),
+        atol=1e-12,
     )
 
 
@@ -340,9 +374,13 @@ async def test_other_models_fall_back_to_sklearn(data, tmp_path):
     rows = data[1].iloc[:50]
     async with client_for(Settings(model_path=path)) as client:
         meta = (await client.get("/metadata")).json()
-        body = (await client.post("/predict/batch", json={"applications": to_records(rows)}))
+        body = await client.post(
+            "/predict/batch", json={"applications": to_records(rows)}
+        )
     assert meta["engine"] == "sklearn" and meta["model_version"].startswith("sha256:")
-    np.testing.assert_allclose(body.json()["probability_of_default"], expected(trees, rows))
+    np.testing.assert_allclose(
+        body.json()["probability_of_default"], expected(trees, rows)
+    )
     assert isinstance(SklearnEngine(trees).model, type(trees))
 
 
@@ -353,7 +391,9 @@ async def test_onnx_service_and_forced_engines(settings, onnx_file, pipeline, da
     for changes, engine in cases:
         async with client_for(dataclasses.replace(settings, **changes)) as client:
             meta = (await client.get("/metadata")).json()
-            body = (await client.post("/predict/batch", json={"applications": to_records(rows)}))
+            body = await client.post(
+                "/predict/batch", json={"applications": to_records(rows)}
+            )
         assert meta["engine"] == engine
         np.testing.assert_allclose(
             body.json()["probability_of_default"], expected(pipeline, rows), atol=1e-5
@@ -402,7 +442,9 @@ async def test_loads_a_registered_model_by_alias(pipeline, data, tmp_path):
     try:
         # Artifacts in tmp_path too (the default is ./mlruns in the working directory).
         artifacts = (tmp_path / "artifacts").as_uri()
-        mlflow.set_experiment(experiment_id=mlflow.create_experiment("serving", artifacts))
+        mlflow.set_experiment(
+            experiment_id=mlflow.create_experiment("serving", artifacts)
+        )
         with mlflow.start_run():
             mlflow.log_param("training_data_hash", data_fingerprint(data[0]))
             info = mlflow.sklearn.log_model(
@@ -423,7 +465,9 @@ async def test_loads_a_registered_model_by_alias(pipeline, data, tmp_path):
         p = (await api.post("/predict", json=to_records(data[1].iloc[:1])[0])).json()
     assert meta["model_version"] == "1" and meta["engine"] == "numpy"
     assert meta["training_data_hash"] == data_fingerprint(data[0])
-    assert p["probability_of_default"] == pytest.approx(expected(pipeline, data[1].iloc[:1])[0])
+    assert p["probability_of_default"] == pytest.approx(
+        expected(pipeline, data[1].iloc[:1])[0]
+    )
     unknown = Settings(model_uri="models:/credit-default@nobody", tracking_uri=tracking)
     async with client_for(unknown) as api:
         response = await api.get("/ready")
@@ -433,21 +477,30 @@ async def test_loads_a_registered_model_by_alias(pipeline, data, tmp_path):
 # ----------------------------------------------------------------------------- real server
 def test_real_uvicorn_process_serves_over_http(settings, pipeline, data, tmp_path):
     rows = data[1].iloc[:5]
-    with serve(uvicorn_command(), env=settings.to_env(), health="/ready",
-               log_path=tmp_path / "uvicorn.log") as server:
+    with serve(
+        uvicorn_command(),
+        env=settings.to_env(),
+        health="/ready",
+        log_path=tmp_path / "uvicorn.log",
+    ) as server:
         with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as client:
             assert client.get("/health").json() == {"status": "ok"}
             answer = client.post("/predict", json=to_records(rows.iloc[:1])[0]).json()
             bad = client.post("/predict", json={"age": 200})
             batch = client.post(
-                "/predict/batch", content=to_arrow_stream(rows),
+                "/predict/batch",
+                content=to_arrow_stream(rows),
                 headers={"content-type": ARROW_STREAM},
             ).json()
         body = json.dumps(to_records(rows.iloc[:1])[0]).encode()
         load = run_load(server.url + "/predict", body, n_requests=50, concurrency=4)
-    assert answer["probability_of_default"] == pytest.approx(expected(pipeline, rows)[0])
+    assert answer["probability_of_default"] == pytest.approx(
+        expected(pipeline, rows)[0]
+    )
     assert bad.status_code == 422 and "age" in error_fields(bad)
-    np.testing.assert_allclose(batch["probability_of_default"], expected(pipeline, rows))
+    np.testing.assert_allclose(
+        batch["probability_of_default"], expected(pipeline, rows)
+    )
     assert load.n_requests == 50 and load.statuses == {200: 50}
     assert load.percentile_ms(50) > 0 and load.throughput > 0
     assert "Application startup complete" in server.log()

@@ -63,14 +63,18 @@ def tracked(tmp_path_factory):
             mlflow.set_tracking_uri(server.url)
             experiment_id = mlflow.create_experiment("tests")
             for c in (0.1, 1.0):
-                with mlflow.start_run(experiment_id=experiment_id, run_name=f"C={c}") as run:
+                with mlflow.start_run(
+                    experiment_id=experiment_id, run_name=f"C={c}"
+                ) as run:
                     mlflow.log_params({"model.C": c, "model.class_weight": None})
                     mlflow.log_metric("valid_roc_auc", 0.7 + c / 100)
                     mlflow.log_dict({"rows": 3}, "summary.json")
             client = MlflowClient(server.url)
             seen["run"] = client.get_run(run.info.run_id)
             seen["artifacts"] = [a.path for a in client.list_artifacts(run.info.run_id)]
-            local = client.download_artifacts(run.info.run_id, "summary.json", str(folder))
+            local = client.download_artifacts(
+                run.info.run_id, "summary.json", str(folder)
+            )
             seen["summary"] = json.loads(open(local).read())
             seen["runs"] = mlflow.search_runs(experiment_ids=[experiment_id])
             seen["experiment"] = client.get_experiment(experiment_id)
@@ -130,7 +134,12 @@ def test_runs_table_is_tidy_sorted_and_rounded(tracked):
         sort_by="valid_roc_auc",
         ascending=False,
     )
-    assert list(table.columns) == ["run_name", "model.C", "model.class_weight", "valid_roc_auc"]
+    assert list(table.columns) == [
+        "run_name",
+        "model.C",
+        "model.class_weight",
+        "valid_roc_auc",
+    ]
     assert table["run_name"].tolist() == ["C=1.0", "C=0.1"]
     assert table["model.C"].tolist() == [1.0, 0.1]  # numbers, not strings
     assert table["model.class_weight"].tolist() == ["None", "None"]
@@ -163,11 +172,13 @@ def test_fingerprint_is_stable_and_sensitive():
     changed.loc[changed.index[-1], "annual_income"] += 1
     assert data_fingerprint(changed) != fingerprint
     assert data_fingerprint(frame.iloc[::-1]) != fingerprint  # row order counts
-    assert data_fingerprint(frame.astype({"age": "float64"})) != fingerprint  # dtype counts
+    assert (
+        data_fingerprint(frame.astype({"age": "float64"})) != fingerprint
+    )  # dtype counts
     assert data_fingerprint(frame.reset_index(drop=True)) == fingerprint
-    assert data_fingerprint(frame.set_axis(frame.index + 1), index=True) != data_fingerprint(
-        frame, index=True
-    )
+    assert data_fingerprint(
+        frame.set_axis(frame.index + 1), index=True
+    ) != data_fingerprint(frame, index=True)
 
 
 def test_fingerprint_sees_rows_that_mlflow_digest_misses():
@@ -184,8 +195,15 @@ def test_fingerprint_sees_rows_that_mlflow_digest_misses():
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("0.1", 0.1), ("1000", 1000), ("None", None), ("True", True), ("balanced", "balanced"),
-     ("{0: 1, 1: 5}", {0: 1, 1: 5}), ("lbfgs", "lbfgs")],
+    [
+        ("0.1", 0.1),
+        ("1000", 1000),
+        ("None", None),
+        ("True", True),
+        ("balanced", "balanced"),
+        ("{0: 1, 1: 5}", {0: 1, 1: 5}),
+        ("lbfgs", "lbfgs"),
+    ],
 )
 def test_parse_param_reads_logged_values_back(text, value):
     assert parse_param(text) == value
@@ -220,4 +238,6 @@ def test_quiet_mlflow_hides_volatile_chatter(monkeypatch):
     monkeypatch.setattr(logger, "level", logging.NOTSET)
     quiet_mlflow()
     assert all(os.environ[k] == v for k, v in QUIET_ENV.items())
-    assert not logger.isEnabledFor(logging.INFO) and logger.isEnabledFor(logging.WARNING)
+    assert not logger.isEnabledFor(logging.INFO) and logger.isEnabledFor(
+        logging.WARNING
+    )

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from mlops_course import shell
 from mlops_course.shell import CommandError, run, tool
 from mlops_course.workspace import ENV_VAR, course_root, workspace
 
@@ -43,3 +44,15 @@ def test_run_resolves_tools_beside_python_and_reports_failures(tmp_path):
         run(["git", "-C", str(tmp_path / "repo"), "log"])
     with pytest.raises(FileNotFoundError, match="not installed"):
         tool("surely-not-a-real-tool")
+
+
+def test_sh_splits_like_a_shell_and_runs_no_shell(tmp_path):
+    out = shell.sh(
+        "python -c 'import sys; print(sys.argv[1:])' 'a b' '$HOME' '*'", cwd=tmp_path
+    )
+    assert out == "['a b', '$HOME', '*']"
+
+
+def test_sh_raises_with_the_output_on_failure(tmp_path):
+    with pytest.raises(shell.CommandError, match="boom"):
+        shell.sh("python -c 'import sys; sys.exit(\"boom\")'", cwd=tmp_path)

@@ -100,20 +100,44 @@ MUST_KEEP = (
 )
 
 _LAYER_EFFECT = {
-    "FROM": ("new stage", "starts a stage from a base image (pulled once, then cached)"),
-    "RUN": ("layer", "runs a command at build time; the files it changes become a layer"),
+    "FROM": (
+        "new stage",
+        "starts a stage from a base image (pulled once, then cached)",
+    ),
+    "RUN": (
+        "layer",
+        "runs a command at build time; the files it changes become a layer",
+    ),
     "COPY": ("layer", "copies files from the build context or another stage"),
     "ADD": ("layer", "like COPY, but also unpacks archives and fetches URLs"),
-    "ENV": ("metadata", "sets a variable for later steps and for the running container"),
-    "ARG": ("metadata", "a build-time variable; not in the running container's environment"),
+    "ENV": (
+        "metadata",
+        "sets a variable for later steps and for the running container",
+    ),
+    "ARG": (
+        "metadata",
+        "a build-time variable; not in the running container's environment",
+    ),
     "WORKDIR": ("metadata", "sets (and creates) the working folder"),
     "USER": ("metadata", "the user for later RUN steps and for the running container"),
-    "EXPOSE": ("metadata", "documents the listening port; `docker run -p` publishes it"),
-    "HEALTHCHECK": ("metadata", "a command the engine runs in the container to judge health"),
+    "EXPOSE": (
+        "metadata",
+        "documents the listening port; `docker run -p` publishes it",
+    ),
+    "HEALTHCHECK": (
+        "metadata",
+        "a command the engine runs in the container to judge health",
+    ),
     "CMD": ("metadata", "the default command `docker run` starts (build ignores it)"),
-    "ENTRYPOINT": ("metadata", "the program `docker run` starts; CMD becomes its arguments"),
+    "ENTRYPOINT": (
+        "metadata",
+        "the program `docker run` starts; CMD becomes its arguments",
+    ),
     "LABEL": ("metadata", "key-value annotations (version, source, licence)"),
-    "VOLUME": ("metadata", "marks a folder as a mount point for data kept outside the image"),
+    "VOLUME": (
+        "metadata",
+        "marks a folder as a mount point for data kept outside the image",
+    ),
     "STOPSIGNAL": ("metadata", "the signal `docker stop` sends"),
     "SHELL": ("metadata", "the shell used by shell-form RUN, CMD and ENTRYPOINT"),
     "ONBUILD": ("metadata", "an instruction deferred to images built FROM this one"),
@@ -265,7 +289,9 @@ def parse_dockerfile(text: str) -> Dockerfile:
         # comment lines and empty lines inside a continued instruction are skipped.
         while parts[-1].rstrip().endswith(escape):
             parts[-1] = parts[-1].rstrip()[:-1]
-            while i < len(lines) and (not lines[i].strip() or lines[i].lstrip().startswith("#")):
+            while i < len(lines) and (
+                not lines[i].strip() or lines[i].lstrip().startswith("#")
+            ):
                 i += 1
             if i >= len(lines):
                 break
@@ -274,7 +300,9 @@ def parse_dockerfile(text: str) -> Dockerfile:
         joined = " ".join(p.strip() for p in parts if p.strip())
         keyword, _, rest = joined.partition(" ")
         keyword = keyword.upper()
-        flags, value = _split_flags(rest.strip()) if keyword in _FLAGGED else ({}, rest.strip())
+        flags, value = (
+            _split_flags(rest.strip()) if keyword in _FLAGGED else ({}, rest.strip())
+        )
         heredocs: list[str] = []
         if keyword in {"RUN", "COPY", "ADD"}:
             for match in _HEREDOC.finditer(value):
@@ -327,13 +355,17 @@ def is_service(dockerfile: str | Dockerfile) -> bool:
     for ins in final.instructions:
         if ins.keyword in {"EXPOSE", "HEALTHCHECK"}:
             return True
-        if ins.keyword in {"CMD", "ENTRYPOINT"} and SERVICE_COMMANDS.search(" ".join(ins.words())):
+        if ins.keyword in {"CMD", "ENTRYPOINT"} and SERVICE_COMMANDS.search(
+            " ".join(ins.words())
+        ):
             return True
     return False
 
 
 def _finding(rule: str, line: int, message: str) -> Finding:
-    return Finding(rule=rule, severity=_SEVERITY.get(rule, ERROR), line=line, message=message)
+    return Finding(
+        rule=rule, severity=_SEVERITY.get(rule, ERROR), line=line, message=message
+    )
 
 
 def _env_names(ins: Instruction) -> list[str]:
@@ -346,7 +378,9 @@ def _env_names(ins: Instruction) -> list[str]:
     return [w.split("=", 1)[0] for w in words if w and not w.startswith("-")]
 
 
-def _base_finding(stage: Stage, known_stages: set[str], args: dict[str, str]) -> Finding | None:
+def _base_finding(
+    stage: Stage, known_stages: set[str], args: dict[str, str]
+) -> Finding | None:
     image = stage.base
     for name, value in args.items():
         image = image.replace("${" + name + "}", value).replace("$" + name, value)
@@ -354,8 +388,10 @@ def _base_finding(stage: Stage, known_stages: set[str], args: dict[str, str]) ->
         return None
     if "$" in image:
         return _finding(
-            "base-not-pinned", stage.line, f"base image {stage.base!r} comes from a build ARG "
-            "without a default: the image it builds is not fixed by this file"
+            "base-not-pinned",
+            stage.line,
+            f"base image {stage.base!r} comes from a build ARG "
+            "without a default: the image it builds is not fixed by this file",
         )
     if DIGEST.search(image):
         return None
@@ -370,7 +406,8 @@ def _base_finding(stage: Stage, known_stages: set[str], args: dict[str, str]) ->
     else:
         return None
     return _finding(
-        "base-not-pinned", stage.line,
+        "base-not-pinned",
+        stage.line,
         f"base image {image!r} {why}: pin an exact version such as "
         "python:3.11.7-slim-bookworm",
     )
@@ -418,7 +455,11 @@ def check_dockerfile(
     stages = parsed.stages
     findings: list[Finding] = []
     if not stages:
-        return [_finding("base-not-pinned", 1, "no FROM instruction: this is not a Dockerfile")]
+        return [
+            _finding(
+                "base-not-pinned", 1, "no FROM instruction: this is not a Dockerfile"
+            )
+        ]
     args = parsed.global_args
     known: set[str] = set()
     for stage in stages:
@@ -428,37 +469,55 @@ def check_dockerfile(
         if stage.name:
             known.add(stage.name)
     if len(stages) == 1:
-        findings.append(_finding(
-            "single-stage", stages[0].line,
-            "one stage only: compilers, pip caches and build files all ship in the image; "
-            "install into a venv in a builder stage and copy only the venv",
-        ))
+        findings.append(
+            _finding(
+                "single-stage",
+                stages[0].line,
+                "one stage only: compilers, pip caches and build files all ship in the image; "
+                "install into a venv in a builder stage and copy only the venv",
+            )
+        )
 
     for ins in parsed.instructions:
         if ins.keyword in {"ENV", "ARG"}:
             for name in _env_names(ins):
                 if SECRET_NAME.search(name):
-                    findings.append(_finding(
-                        "secret-in-build", ins.line,
-                        f"{ins.keyword} {name} looks like a credential: anything set by ENV "
-                        "or ARG can be read from the image; pass secrets at run time "
-                        "(environment, mounted file) or with `RUN --mount=type=secret`",
-                    ))
+                    findings.append(
+                        _finding(
+                            "secret-in-build",
+                            ins.line,
+                            f"{ins.keyword} {name} looks like a credential: anything set by ENV "
+                            "or ARG can be read from the image; pass secrets at run time "
+                            "(environment, mounted file) or with `RUN --mount=type=secret`",
+                        )
+                    )
         if ins.keyword == "ADD":
-            remote = [w for w in ins.words()[:-1] if re.match(r"(https?|git)://|git@", w)]
+            remote = [
+                w for w in ins.words()[:-1] if re.match(r"(https?|git)://|git@", w)
+            ]
             if remote and "checksum" not in ins.flags:
-                findings.append(_finding(
-                    "add-remote-url", ins.line,
-                    f"ADD fetches {remote[0]} at build time with no checksum: vendor the "
-                    "file, or download it in a RUN step that verifies its hash",
-                ))
-        if ins.keyword in {"COPY", "ADD"} and "from" not in ins.flags and dockerignore is None:
+                findings.append(
+                    _finding(
+                        "add-remote-url",
+                        ins.line,
+                        f"ADD fetches {remote[0]} at build time with no checksum: vendor the "
+                        "file, or download it in a RUN step that verifies its hash",
+                    )
+                )
+        if (
+            ins.keyword in {"COPY", "ADD"}
+            and "from" not in ins.flags
+            and dockerignore is None
+        ):
             if any(s in {".", "./", "*"} for s in ins.words()[:-1]):
-                findings.append(_finding(
-                    "copy-unfiltered-context", ins.line,
-                    f"`{ins.keyword} {ins.value}` copies the whole build context and there "
-                    "is no .dockerignore: .git, the venv, data and model files go in too",
-                ))
+                findings.append(
+                    _finding(
+                        "copy-unfiltered-context",
+                        ins.line,
+                        f"`{ins.keyword} {ins.value}` copies the whole build context and there "
+                        "is no .dockerignore: .git, the venv, data and model files go in too",
+                    )
+                )
 
     for stage in stages:
         code_line = None
@@ -468,28 +527,37 @@ def check_dockerfile(
             if ins.keyword == "RUN" and code_line is not None:
                 script = " ".join([ins.value, *ins.heredocs])
                 if _INSTALLS_DEPS.search(script):
-                    findings.append(_finding(
-                        "cache-order", ins.line,
-                        f"dependencies are installed after the code is copied (line "
-                        f"{code_line}): every code change re-runs this install; copy "
-                        "requirements.lock and install first, then copy the code",
-                    ))
+                    findings.append(
+                        _finding(
+                            "cache-order",
+                            ins.line,
+                            f"dependencies are installed after the code is copied (line "
+                            f"{code_line}): every code change re-runs this install; copy "
+                            "requirements.lock and install first, then copy the code",
+                        )
+                    )
                     break
 
     final = stages[-1]
     users = [ins for ins in final.instructions if ins.keyword == "USER"]
     if not users:
-        findings.append(_finding(
-            "runs-as-root", final.line,
-            "the final stage never sets USER, so the container runs as root: create a "
-            "user and switch to it (USER 10001)",
-        ))
+        findings.append(
+            _finding(
+                "runs-as-root",
+                final.line,
+                "the final stage never sets USER, so the container runs as root: create a "
+                "user and switch to it (USER 10001)",
+            )
+        )
     elif users[-1].value.split(":")[0].strip() in {"root", "0"}:
-        findings.append(_finding(
-            "runs-as-root", users[-1].line,
-            f"USER {users[-1].value} runs the container as root: switch to an "
-            "unprivileged user",
-        ))
+        findings.append(
+            _finding(
+                "runs-as-root",
+                users[-1].line,
+                f"USER {users[-1].value} runs the container as root: switch to an "
+                "unprivileged user",
+            )
+        )
 
     # ENV carries over only along FROM <earlier stage>, not from other stages.
     lineage, by_name = [final], {s.name: s for s in stages if s.name}
@@ -500,47 +568,70 @@ def check_dockerfile(
     )
     pip_cache_off = re.search(r"PIP_NO_CACHE_DIR\s*=\s*(1|true|on|yes)", env_text, re.I)
     for ins, script in _runs(final):
-        if (_PIP_INSTALL.search(script) and "--no-cache-dir" not in script
-                and not pip_cache_off and "type=cache" not in ins.flags.get("mount", "")):
-            findings.append(_finding(
-                "pip-cache-kept", ins.line,
-                "pip install keeps its download cache in the final image: add "
-                "--no-cache-dir (or ENV PIP_NO_CACHE_DIR=1), or install in a builder stage",
-            ))
-        if re.search(r"\bapt(-get)?\s+install\b", script) and "/var/lib/apt/lists" not in script:
-            findings.append(_finding(
-                "apt-lists-kept", ins.line,
-                "apt-get install without `rm -rf /var/lib/apt/lists/*` in the same RUN "
-                "leaves the package lists in the layer",
-            ))
+        if (
+            _PIP_INSTALL.search(script)
+            and "--no-cache-dir" not in script
+            and not pip_cache_off
+            and "type=cache" not in ins.flags.get("mount", "")
+        ):
+            findings.append(
+                _finding(
+                    "pip-cache-kept",
+                    ins.line,
+                    "pip install keeps its download cache in the final image: add "
+                    "--no-cache-dir (or ENV PIP_NO_CACHE_DIR=1), or install in a builder stage",
+                )
+            )
+        if (
+            re.search(r"\bapt(-get)?\s+install\b", script)
+            and "/var/lib/apt/lists" not in script
+        ):
+            findings.append(
+                _finding(
+                    "apt-lists-kept",
+                    ins.line,
+                    "apt-get install without `rm -rf /var/lib/apt/lists/*` in the same RUN "
+                    "leaves the package lists in the layer",
+                )
+            )
 
     for ins in final.instructions:
         if ins.keyword in {"CMD", "ENTRYPOINT"} and ins.exec_form is None:
-            findings.append(_finding(
-                "shell-form-command", ins.line,
-                f"{ins.keyword} in shell form runs under /bin/sh -c, which does not pass "
-                "SIGTERM on: use the JSON form, e.g. CMD [\"uvicorn\", ...]",
-            ))
+            findings.append(
+                _finding(
+                    "shell-form-command",
+                    ins.line,
+                    f"{ins.keyword} in shell form runs under /bin/sh -c, which does not pass "
+                    'SIGTERM on: use the JSON form, e.g. CMD ["uvicorn", ...]',
+                )
+            )
 
     if service if service is not None else is_service(parsed):
         keywords = {ins.keyword: ins for ins in final.instructions}
         check = keywords.get("HEALTHCHECK")
         if check is None or check.value.strip().upper() == "NONE":
-            findings.append(_finding(
-                "no-healthcheck", final.line,
-                "a service image without HEALTHCHECK: the engine cannot tell a hung server "
-                "from a healthy one; add e.g. HEALTHCHECK CMD [\"python\", \"-c\", ...] "
-                "that requests /health",
-            ))
+            findings.append(
+                _finding(
+                    "no-healthcheck",
+                    final.line,
+                    "a service image without HEALTHCHECK: the engine cannot tell a hung server "
+                    'from a healthy one; add e.g. HEALTHCHECK CMD ["python", "-c", ...] '
+                    "that requests /health",
+                )
+            )
         if "EXPOSE" not in keywords:
-            findings.append(_finding(
-                "no-expose", final.line,
-                "a service image without EXPOSE: say which port the server listens on",
-            ))
+            findings.append(
+                _finding(
+                    "no-expose",
+                    final.line,
+                    "a service image without EXPOSE: say which port the server listens on",
+                )
+            )
     return sorted(findings, key=lambda f: (f.line, f.rule))
 
 
 # --- .dockerignore --------------------------------------------------------------------
+
 
 def _ignore_regex(pattern: str) -> re.Pattern:
     out = ""
@@ -606,7 +697,9 @@ def check_dockerignore(
         if not is_ignored(path, text)
     ]
     findings += [
-        _finding("dockerignore-drops-input", 0, f"{path} is excluded but the build needs it")
+        _finding(
+            "dockerignore-drops-input", 0, f"{path} is excluded but the build needs it"
+        )
         for path in must_keep
         if is_ignored(path, text)
     ]
@@ -614,6 +707,7 @@ def check_dockerignore(
 
 
 # --- what a build does, and what a change rebuilds --------------------------------------
+
 
 def _short(ins: Instruction, width: int = 60) -> str:
     """An instruction as text, cut to ``width`` characters for a table."""
@@ -629,13 +723,15 @@ def explain(text: str | Dockerfile) -> list[dict[str, object]]:
         label = stage.name or str(stage.index)
         for ins in stage.instructions:
             kind, effect = _LAYER_EFFECT.get(ins.keyword, ("metadata", ""))
-            rows.append({
-                "stage": label,
-                "line": ins.line,
-                "instruction": _short(ins),
-                "kind": kind,
-                "effect": effect,
-            })
+            rows.append(
+                {
+                    "stage": label,
+                    "line": ins.line,
+                    "instruction": _short(ins),
+                    "kind": kind,
+                    "effect": effect,
+                }
+            )
     return rows
 
 
@@ -688,22 +784,27 @@ def rebuild_plan(
                         missed = rebuilt_stages.get(source_stage, False)
                     else:
                         missed = any(
-                            _source_matches(s, c) for s in _copy_sources(ins) for c in changed
+                            _source_matches(s, c)
+                            for s in _copy_sources(ins)
+                            for c in changed
                         )
                 status = "rebuilt" if missed else "cached"
             if ins.keyword in {"RUN", "COPY", "ADD", "FROM"}:
-                rows.append({
-                    "stage": label,
-                    "line": ins.line,
-                    "step": _short(ins),
-                    "status": status,
-                })
+                rows.append(
+                    {
+                        "stage": label,
+                        "line": ins.line,
+                        "step": _short(ins),
+                        "status": status,
+                    }
+                )
         rebuilt_stages[label] = missed
         rebuilt_stages[str(stage.index)] = missed
     return rows
 
 
 # --- what the Python packages of an image weigh -------------------------------------------
+
 
 @dataclass(frozen=True)
 class PipInstall:
@@ -718,9 +819,25 @@ class PipInstall:
 
 
 _PIP_OPTIONS_WITH_VALUE = {
-    "-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url",
-    "-f", "--find-links", "-t", "--target", "--prefix", "--root", "--platform",
-    "--python-version", "--implementation", "--abi", "--src", "--progress-bar",
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "-t",
+    "--target",
+    "--prefix",
+    "--root",
+    "--platform",
+    "--python-version",
+    "--implementation",
+    "--abi",
+    "--src",
+    "--progress-bar",
 }
 
 
@@ -734,29 +851,48 @@ def pip_installs(text: str | Dockerfile) -> list[PipInstall]:
                     words = shlex.split(command)
                 except ValueError:
                     words = command.split()
-                if "install" not in words or not any(w.startswith("pip") for w in words):
+                if "install" not in words or not any(
+                    w.startswith("pip") for w in words
+                ):
                     continue
-                words = words[words.index("install") + 1:]
+                words = words[words.index("install") + 1 :]
                 req, con, pkgs, local, opts = [], [], [], [], []
                 k = 0
                 while k < len(words):
                     word = words[k]
                     if word in _PIP_OPTIONS_WITH_VALUE and k + 1 < len(words):
-                        target = {"-r": req, "--requirement": req, "-c": con,
-                                  "--constraint": con}.get(word, opts)
-                        target.append(words[k + 1] if target is not opts
-                                      else f"{word} {words[k + 1]}")
+                        target = {
+                            "-r": req,
+                            "--requirement": req,
+                            "-c": con,
+                            "--constraint": con,
+                        }.get(word, opts)
+                        target.append(
+                            words[k + 1]
+                            if target is not opts
+                            else f"{word} {words[k + 1]}"
+                        )
                         k += 2
                         continue
                     if word.startswith("-"):
                         opts.append(word)
-                    elif word.startswith((".", "/")) or word.endswith((".whl", ".tar.gz")):
+                    elif word.startswith((".", "/")) or word.endswith(
+                        (".whl", ".tar.gz")
+                    ):
                         local.append(word)
                     else:
                         pkgs.append(word)
                     k += 1
-                found.append(PipInstall(ins.line, tuple(req), tuple(con), tuple(pkgs),
-                                        tuple(local), tuple(opts)))
+                found.append(
+                    PipInstall(
+                        ins.line,
+                        tuple(req),
+                        tuple(con),
+                        tuple(pkgs),
+                        tuple(local),
+                        tuple(opts),
+                    )
+                )
     return found
 
 
@@ -817,6 +953,7 @@ def installed_size(name: str) -> int:
 
 # --- the engine ------------------------------------------------------------------------
 
+
 def docker_engine_available(timeout: float = 5.0) -> bool:
     """True when a Docker client is installed and its engine answers ``docker info``."""
     client = shutil.which("docker")
@@ -825,7 +962,9 @@ def docker_engine_available(timeout: float = 5.0) -> bool:
     try:
         done = subprocess.run(
             [client, "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except (subprocess.TimeoutExpired, OSError):
         return False
@@ -833,6 +972,7 @@ def docker_engine_available(timeout: float = 5.0) -> bool:
 
 
 # --- command line (pre-commit hook) ---------------------------------------------------------
+
 
 def _dockerignore_for(path: Path, context: Path) -> str | None:
     own = path.with_name(path.name + ".dockerignore")
@@ -847,9 +987,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mlops_course.containers", description=main.__doc__
     )
-    parser.add_argument("files", nargs="*", type=Path, help="Dockerfiles or .dockerignore files")
-    parser.add_argument("--context", type=Path, default=Path("."),
-                        help="build context holding the .dockerignore (default: .)")
+    parser.add_argument(
+        "files", nargs="*", type=Path, help="Dockerfiles or .dockerignore files"
+    )
+    parser.add_argument(
+        "--context",
+        type=Path,
+        default=Path("."),
+        help="build context holding the .dockerignore (default: .)",
+    )
     args = parser.parse_args(argv)
     failed = False
     for path in args.files:

@@ -15,14 +15,14 @@ Nothing here reads the environment, the clock or the network: the same
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 #: Fixed start of the reference period (no ``now()`` anywhere in the course).
-REFERENCE_DATE = datetime(2025, 1, 1, tzinfo=timezone.utc)
+REFERENCE_DATE = datetime(2025, 1, 1, tzinfo=UTC)
 
 ID_COLUMNS = ["application_id", "customer_id"]
 TIMESTAMP_COLUMN = "event_timestamp"
@@ -149,7 +149,9 @@ def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
     return (prefix + pd.Series(numbers).astype(str).str.zfill(width)).to_numpy()
 
 
-def ground_truth_logit(frame: pd.DataFrame, *, concept_drift: bool = False) -> np.ndarray:
+def ground_truth_logit(
+    frame: pd.DataFrame, *, concept_drift: bool = False
+) -> np.ndarray:
     """Log-odds of default under the generator's true model (no gender term)."""
     dti = frame["debt_to_income"].to_numpy(dtype=float)
     late = frame["num_late_payments_2y"].to_numpy(dtype=float)
@@ -176,7 +178,9 @@ def ground_truth_logit(frame: pd.DataFrame, *, concept_drift: bool = False) -> n
     return z
 
 
-def ground_truth_probability(frame: pd.DataFrame, *, concept_drift: bool = False) -> np.ndarray:
+def ground_truth_probability(
+    frame: pd.DataFrame, *, concept_drift: bool = False
+) -> np.ndarray:
     """Probability of default under the generator's true model."""
     return 1.0 / (1.0 + np.exp(-ground_truth_logit(frame, concept_drift=concept_drift)))
 
@@ -203,21 +207,27 @@ def _generate(
     employment = np.clip(employment, 0, age - 17).round(1)
     history = np.clip(rng.normal((age - 18) * 9, 30), 0, None).round().astype(int)
     late = rng.poisson(0.35, n_customers)
-    home = rng.choice(np.array(list(HOME_OWNERSHIP)), p=[0.40, 0.40, 0.20], size=n_customers)
+    home = rng.choice(
+        np.array(list(HOME_OWNERSHIP)), p=[0.40, 0.40, 0.20], size=n_customers
+    )
     region = rng.choice(np.array(list(REGIONS)), size=n_customers)
     open_accounts = rng.poisson(4, n_customers)
 
     who = rng.integers(0, n_customers, n_rows)
     offsets = np.sort(rng.uniform(0, days * 86_400, n_rows)).round()
     purpose = rng.choice(
-        np.array(list(LOAN_PURPOSE)), p=[0.35, 0.20, 0.15, 0.15, 0.05, 0.10], size=n_rows
+        np.array(list(LOAN_PURPOSE)),
+        p=[0.35, 0.20, 0.15, 0.15, 0.05, 0.10],
+        size=n_rows,
     ).astype(object)
     if shift.new_purpose_share:
         new = rng.random(n_rows) < shift.new_purpose_share
         purpose[new] = NEW_PURPOSE
     term = rng.choice(np.array([12, 24, 36, 60]), p=[0.1, 0.25, 0.4, 0.25], size=n_rows)
     app_income = income[who] * shift.income_factor
-    loan = np.clip(app_income * rng.lognormal(np.log(0.22), 0.5, n_rows), 1_000, 100_000)
+    loan = np.clip(
+        app_income * rng.lognormal(np.log(0.22), 0.5, n_rows), 1_000, 100_000
+    )
     loan = (loan * shift.loan_factor).round(-2)
     existing_debt = rng.gamma(2.0, 0.08, n_rows) * app_income
     annual_payment = loan / (term / 12) * 1.1
@@ -251,7 +261,9 @@ def _generate(
     frame[TARGET] = (rng.random(n_rows) < p).astype(int)
     if shift.broken_feed:
         frame["annual_income"] = (frame["annual_income"] / 1_000).round(1)
-        frame["employment_years"] = frame["employment_years"].mask(rng.random(n_rows) < 0.4)
+        frame["employment_years"] = frame["employment_years"].mask(
+            rng.random(n_rows) < 0.4
+        )
     for name in CATEGORICAL_FEATURES + [SENSITIVE]:
         frame[name] = frame[name].astype(str)
     return frame
@@ -281,7 +293,9 @@ def drift_scenario(
     By default the batch covers the 30 days right after the reference year.
     """
     if name not in SCENARIOS:
-        raise ValueError(f"unknown drift scenario {name!r}; choose one of {sorted(SCENARIOS)}")
+        raise ValueError(
+            f"unknown drift scenario {name!r}; choose one of {sorted(SCENARIOS)}"
+        )
     truth, shift = SCENARIOS[name]
     return ScenarioData(_generate(n_rows, seed, start, days, shift), truth)
 

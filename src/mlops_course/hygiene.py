@@ -25,9 +25,23 @@ from pathlib import Path
 
 #: Suffixes of files that are models, data or local state: version them with DVC.
 BINARY_SUFFIXES = (
-    ".pkl", ".pickle", ".joblib", ".onnx", ".db", ".sqlite", ".sqlite3",
-    ".h5", ".hdf5", ".pt", ".pth", ".ckpt", ".safetensors", ".parquet",
-    ".feather", ".npy", ".npz",
+    ".pkl",
+    ".pickle",
+    ".joblib",
+    ".onnx",
+    ".db",
+    ".sqlite",
+    ".sqlite3",
+    ".h5",
+    ".hdf5",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".safetensors",
+    ".parquet",
+    ".feather",
+    ".npy",
+    ".npz",
 )
 DEFAULT_MAX_KB = 2048
 #: Paths that only exist on the machine that ran a notebook (as the course's tests define).
@@ -37,7 +51,9 @@ MACHINE_PATH = re.compile(
 WARNING = re.compile(r"\b\w*(Warning|DEPRECATED|deprecated)\b")
 
 
-def blocked_files(paths: Iterable[str | Path], *, max_kb: int = DEFAULT_MAX_KB) -> list[str]:
+def blocked_files(
+    paths: Iterable[str | Path], *, max_kb: int = DEFAULT_MAX_KB
+) -> list[str]:
     """One message per file that must not be committed (model/data suffix or too large)."""
     problems = []
     for path in map(Path, paths):
@@ -48,7 +64,9 @@ def blocked_files(paths: Iterable[str | Path], *, max_kb: int = DEFAULT_MAX_KB) 
             )
         elif path.is_file() and path.stat().st_size > max_kb * 1024:
             size_kb = path.stat().st_size // 1024
-            problems.append(f"{path}: {size_kb} KB is over the {max_kb} KB limit for git")
+            problems.append(
+                f"{path}: {size_kb} KB is over the {max_kb} KB limit for git"
+            )
     return problems
 
 
@@ -71,7 +89,9 @@ def output_problems(nb: Mapping) -> list[str]:
                 problems.append(
                     f"cell {i}: stored error {output.get('ename')}: {output.get('evalue')}"
                 )
-            if (output.get("name") == "stderr" and WARNING.search(text)) or "Warning:" in text:
+            if (
+                output.get("name") == "stderr" and WARNING.search(text)
+            ) or "Warning:" in text:
                 problems.append(f"cell {i}: a warning in the stored output")
             if MACHINE_PATH.search(text):
                 # The path itself is not echoed: this message may end up in an output too.

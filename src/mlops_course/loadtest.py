@@ -132,13 +132,19 @@ async def run_load_async(
     if parts.query:
         path += "?" + parts.query
     request = build_request(host, port, method, path, body, content_type)
-    if warmup:  # untimed: connections open, caches fill, the server's code paths get hot
+    if (
+        warmup
+    ):  # untimed: connections open, caches fill, the server's code paths get hot
         await _phase(host, port, request, warmup, concurrency, time_limit, {})
     statuses: dict[int, int] = {}
     started = time.perf_counter()
-    latencies = await _phase(host, port, request, n_requests, concurrency, time_limit, statuses)
+    latencies = await _phase(
+        host, port, request, n_requests, concurrency, time_limit, statuses
+    )
     wall = time.perf_counter() - started
-    return LoadResult(np.array(latencies), wall, concurrency, dict(sorted(statuses.items())))
+    return LoadResult(
+        np.array(latencies), wall, concurrency, dict(sorted(statuses.items()))
+    )
 
 
 async def _phase(

@@ -10,12 +10,18 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -49,7 +55,9 @@ def make_model(
     if kind == "baseline":
         classifier = DummyClassifier(strategy="prior")
     elif kind == "logreg":
-        classifier = LogisticRegression(max_iter=1_000, C=params.pop("C", 1.0), **params)
+        classifier = LogisticRegression(
+            max_iter=1_000, C=params.pop("C", 1.0), **params
+        )
     elif kind == "hgb":
         classifier = HistGradientBoostingClassifier(random_state=seed, **params)
     else:
@@ -70,7 +78,10 @@ def expected_cost(
     reject = np.asarray(proba) >= threshold
     missed = np.sum((~reject) & (y_true == 1))
     rejected_good = np.sum(reject & (y_true == 0))
-    return float((cost_missed_default * missed + cost_rejected_good * rejected_good) / len(y_true))
+    return float(
+        (cost_missed_default * missed + cost_rejected_good * rejected_good)
+        / len(y_true)
+    )
 
 
 def best_threshold(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
@@ -81,7 +92,9 @@ def best_threshold(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, float]
     return float(grid[i]), float(costs[i])
 
 
-def score(y_true: np.ndarray, proba: np.ndarray, *, threshold: float = 0.5) -> dict[str, float]:
+def score(
+    y_true: np.ndarray, proba: np.ndarray, *, threshold: float = 0.5
+) -> dict[str, float]:
     """Ranking, calibration and business metrics of default probabilities."""
     y_true = np.asarray(y_true)
     proba = np.asarray(proba, dtype=float)
@@ -97,3 +110,44 @@ def score(y_true: np.ndarray, proba: np.ndarray, *, threshold: float = 0.5) -> d
 def features_and_target(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """The model's input columns and the ``default`` label of a frame."""
     return frame[FEATURES], frame[TARGET]
+
+
+def bootstrap_difference(
+    y_true: np.ndarray,
+    proba_a: np.ndarray,
+    proba_b: np.ndarray,
+    *,
+    metric=roc_auc_score,
+    n_resamples: int = 1_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """``metric(b) - metric(a)`` on the same rows, with a paired bootstrap interval.
+
+    Rows are resampled together (the two models see the same resample), which is
+    what makes a small difference measurable. Returns ``(difference, low, high)``;
+    an interval that contains 0 means the data cannot tell the two models apart.
+    """
+    y_true = np.asarray(y_true)
+    proba_a = np.asarray(proba_a, dtype=float)
+    proba_b = np.asarray(proba_b, dtype=float)
+
+    def difference(y, a, b):
+        return metric(y, b) - metric(y, a)
+
+    result = stats.bootstrap(
+        (y_true, proba_a, proba_b),
+        difference,
+        paired=True,
+        vectorized=False,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    interval = result.confidence_interval
+    return (
+        float(difference(y_true, proba_a, proba_b)),
+        float(interval.low),
+        float(interval.high),
+    )

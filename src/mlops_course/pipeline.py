@@ -51,7 +51,9 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
-def merge_params(params: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict]:
+def merge_params(
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict]:
     """The default parameters, updated section by section with ``params``."""
     merged = copy.deepcopy(DEFAULT_PARAMS)
     for section, values in (params or {}).items():
@@ -90,7 +92,9 @@ def evaluate_model(model, valid: pd.DataFrame, test: pd.DataFrame) -> dict[str, 
     from mlops_course.modeling import best_threshold, expected_cost, features_and_target
 
     x_valid, y_valid = features_and_target(valid)
-    threshold, _ = best_threshold(y_valid.to_numpy(), model.predict_proba(x_valid)[:, 1])
+    threshold, _ = best_threshold(
+        y_valid.to_numpy(), model.predict_proba(x_valid)[:, 1]
+    )
     x_test, y_test = features_and_target(test)
     proba = model.predict_proba(x_test)[:, 1]
     y = y_test.to_numpy()
@@ -104,7 +108,9 @@ def evaluate_model(model, valid: pd.DataFrame, test: pd.DataFrame) -> dict[str, 
     return {name: round(float(value), 6) for name, value in metrics.items()}
 
 
-def fit_and_score(frame: pd.DataFrame, params: Mapping | None = None) -> dict[str, float]:
+def fit_and_score(
+    frame: pd.DataFrame, params: Mapping | None = None
+) -> dict[str, float]:
     """The whole pipeline in memory: split, fit, evaluate (same numbers as the stages)."""
     params = merge_params(params)
     split = time_split(frame, **params["prepare"])
@@ -127,7 +133,9 @@ def prepare(root: str | Path = ".") -> list[Path]:
     params = load_params(root)["prepare"]
     source = root / DATA
     if not source.is_file():
-        raise FileNotFoundError(f"{DATA} is missing: run `dvc pull` or the generate stage")
+        raise FileNotFoundError(
+            f"{DATA} is missing: run `dvc pull` or the generate stage"
+        )
     split = time_split(pd.read_parquet(source), **params)
     paths = []
     for name, frame in zip(SPLITS, split):
@@ -142,7 +150,9 @@ def train(root: str | Path = ".") -> Path:
     import joblib
 
     root = Path(root)
-    model = fit(pd.read_parquet(root / PREPARED / "train.parquet"), load_params(root)["train"])
+    model = fit(
+        pd.read_parquet(root / PREPARED / "train.parquet"), load_params(root)["train"]
+    )
     path = root / MODEL
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, path)
@@ -155,7 +165,9 @@ def evaluate(root: str | Path = ".") -> dict[str, float]:
 
     root = Path(root)
     model = joblib.load(root / MODEL)
-    valid, test = (pd.read_parquet(root / PREPARED / f"{n}.parquet") for n in ("valid", "test"))
+    valid, test = (
+        pd.read_parquet(root / PREPARED / f"{n}.parquet") for n in ("valid", "test")
+    )
     metrics = evaluate_model(model, valid, test)
     (root / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
@@ -184,7 +196,11 @@ def stage_definitions(*, generate: bool = True) -> dict[str, dict]:
     split_files = [f"{PREPARED}/{name}.parquet" for name in SPLITS]
     stages: dict[str, dict] = {}
     if generate:
-        stages["generate"] = {"cmd": command("generate"), "params": ["data"], "outs": [DATA]}
+        stages["generate"] = {
+            "cmd": command("generate"),
+            "params": ["data"],
+            "outs": [DATA],
+        }
     stages["prepare"] = {
         "cmd": command("prepare"),
         "deps": [DATA],
@@ -217,7 +233,9 @@ def write_project(
     dvc_yaml = path / "dvc.yaml"
     params_yaml = path / PARAMS
     dvc_yaml.write_text(
-        yaml.safe_dump({"stages": stage_definitions(generate=generate)}, sort_keys=False)
+        yaml.safe_dump(
+            {"stages": stage_definitions(generate=generate)}, sort_keys=False
+        )
     )
     params_yaml.write_text(yaml.safe_dump(merge_params(params), sort_keys=False))
     return dvc_yaml, params_yaml
@@ -243,8 +261,11 @@ def init_repo(
     run(["git", "config", "user.email", email], cwd=path)
     dvc_dir = path / ".dvc"
     site_cache = dvc_dir / "site-cache"
-    run(["dvc", "init", "-q"], cwd=path,
-        env={"DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(site_cache)})
+    run(
+        ["dvc", "init", "-q"],
+        cwd=path,
+        env={"DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(site_cache)},
+    )
     with (dvc_dir / "config").open("a") as config:  # empty after `dvc init`
         config.write("[core]\n    analytics = false\n    check_update = false\n")
     (dvc_dir / "config.local").write_text(
@@ -265,10 +286,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m mlops_course.pipeline <stage>`` in the project folder."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or args[0] not in STAGES:
-        print(f"usage: python -m mlops_course.pipeline {{{','.join(STAGES)}}}", file=sys.stderr)
+        print(
+            f"usage: python -m mlops_course.pipeline {{{','.join(STAGES)}}}",
+            file=sys.stderr,
+        )
         return 2
-    result = {"generate": generate, "prepare": prepare, "train": train,
-              "evaluate": evaluate}[args[0]](Path.cwd())
+    result = {
+        "generate": generate,
+        "prepare": prepare,
+        "train": train,
+        "evaluate": evaluate,
+    }[args[0]](Path.cwd())
     if isinstance(result, dict):
         print(json.dumps(result, sort_keys=True))
     return 0

@@ -70,7 +70,9 @@ def _die_with_parent() -> None:
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(
+            1, signal.SIGTERM
+        )  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # not Linux: the `finally` in serve() is the only guard
 
@@ -133,7 +135,9 @@ def serve(
         _stop(process, stop_grace)
 
 
-def _wait_healthy(process: subprocess.Popen, url: str, timeout: float, log_path: Path) -> None:
+def _wait_healthy(
+    process: subprocess.Popen, url: str, timeout: float, log_path: Path
+) -> None:
     deadline = time.monotonic() + timeout
     last_problem = "no answer yet"
     with httpx.Client(timeout=2.0, trust_env=False) as client:

@@ -33,9 +33,9 @@ import logging
 import math
 import os
 import typing
-from itertools import repeat
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -208,7 +208,9 @@ class Batch:
     """Applications as columns: a float matrix of the numeric features, arrays of categories."""
 
     numeric: np.ndarray  # (n, len(NUMERIC_FEATURES)) float64, NaN where missing
-    categorical: tuple[np.ndarray, ...]  # one object array per CATEGORICAL_FEATURES entry
+    categorical: tuple[
+        np.ndarray, ...
+    ]  # one object array per CATEGORICAL_FEATURES entry
 
     def __len__(self) -> int:
         return self.numeric.shape[0]
@@ -222,13 +224,17 @@ class Batch:
             np.array([getattr(a, name) for a in applications], dtype=object)
             for name in CATEGORICAL_FEATURES
         )
-        return cls(numeric.reshape(len(applications), len(NUMERIC_FEATURES)), categorical)
+        return cls(
+            numeric.reshape(len(applications), len(NUMERIC_FEATURES)), categorical
+        )
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Batch:
         """Columns of a DataFrame holding the model's features."""
         numeric = frame[NUMERIC_FEATURES].to_numpy(dtype=float)
-        categorical = tuple(frame[c].to_numpy(dtype=object) for c in CATEGORICAL_FEATURES)
+        categorical = tuple(
+            frame[c].to_numpy(dtype=object) for c in CATEGORICAL_FEATURES
+        )
         return cls(numeric, categorical)
 
     def to_frame(self) -> pd.DataFrame:
@@ -292,7 +298,9 @@ class LinearEngine:
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
         if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
-            raise UnsupportedModel("expected a Pipeline of a ColumnTransformer and a classifier")
+            raise UnsupportedModel(
+                "expected a Pipeline of a ColumnTransformer and a classifier"
+            )
         prep, clf = pipeline.steps[0][1], pipeline.steps[1][1]
         if not isinstance(prep, ColumnTransformer):
             raise UnsupportedModel("the first step is not a ColumnTransformer")
@@ -312,17 +320,23 @@ class LinearEngine:
             columns = list(columns)
             if any(not isinstance(c, str) for c in columns):
                 raise UnsupportedModel("columns must be selected by name")
-            steps = transformer.steps if isinstance(transformer, Pipeline) else [
-                ("only", transformer)
-            ]
+            steps = (
+                transformer.steps
+                if isinstance(transformer, Pipeline)
+                else [("only", transformer)]
+            )
             steps = [s for _, s in steps if s != "passthrough"]
             if len(steps) == 1 and isinstance(steps[0], OneHotEncoder):
                 encoder = steps[0]
                 if encoder.handle_unknown != "ignore" or encoder.drop_idx_ is not None:
-                    raise UnsupportedModel("one-hot encoder must ignore unknowns and drop none")
+                    raise UnsupportedModel(
+                        "one-hot encoder must ignore unknowns and drop none"
+                    )
                 for column, categories in zip(columns, encoder.categories_):
                     if column not in CATEGORICAL_FEATURES:
-                        raise UnsupportedModel(f"unexpected categorical column {column!r}")
+                        raise UnsupportedModel(
+                            f"unexpected categorical column {column!r}"
+                        )
                     table = category_weights[CATEGORICAL_FEATURES.index(column)]
                     for category in categories:
                         table[str(category)] = float(coef[offset])
@@ -331,7 +345,11 @@ class LinearEngine:
                 continue
             imputer = scaler = None
             for step in steps:
-                if isinstance(step, SimpleImputer) and imputer is None and scaler is None:
+                if (
+                    isinstance(step, SimpleImputer)
+                    and imputer is None
+                    and scaler is None
+                ):
                     if step.add_indicator:
                         raise UnsupportedModel("imputer indicators are not supported")
                     imputer = step
@@ -358,7 +376,9 @@ class LinearEngine:
                 offset += 1
                 seen.add(column)
         if offset != coef.size:
-            raise UnsupportedModel(f"mapped {offset} inputs to {coef.size} coefficients")
+            raise UnsupportedModel(
+                f"mapped {offset} inputs to {coef.size} coefficients"
+            )
         missing = sorted(set(FEATURES) - seen)
         if missing:
             raise UnsupportedModel(f"the model does not use {missing}")
@@ -400,7 +420,9 @@ class OnnxEngine:
                 j = NUMERIC_FEATURES.index(name)
                 feeds[name] = batch.numeric[:, j : j + 1].astype(np.float32)
             else:
-                feeds[name] = batch.categorical[CATEGORICAL_FEATURES.index(name)].reshape(-1, 1)
+                feeds[name] = batch.categorical[
+                    CATEGORICAL_FEATURES.index(name)
+                ].reshape(-1, 1)
         return np.asarray(self.model.run(feeds), dtype=float)
 
 
@@ -492,8 +514,14 @@ def _load_from_mlflow(settings: Settings) -> tuple[Any, dict[str, str]]:
 
 def load_model(settings: Settings) -> LoadedModel:
     """Load the model the settings describe, or raise ModelLoadError with a short reason."""
-    if settings.model_path is None and settings.model_uri is None and not settings.onnx_path:
-        raise ModelLoadError("no model configured: set MLOPS_MODEL_PATH or MLOPS_MODEL_URI")
+    if (
+        settings.model_path is None
+        and settings.model_uri is None
+        and not settings.onnx_path
+    ):
+        raise ModelLoadError(
+            "no model configured: set MLOPS_MODEL_PATH or MLOPS_MODEL_URI"
+        )
     name, version, data_hash = settings.model_name, settings.model_version, None
     try:
         if settings.onnx_path is not None or settings.engine == "onnx":
@@ -564,7 +592,9 @@ def _rules() -> dict[str, _Rule]:
                 if hasattr(meta, key):
                     bounds[key] = float(getattr(meta, key))
         if typing.get_origin(annotation) is Literal:
-            rules[name] = _Rule(name, "choice", nullable, choices=typing.get_args(annotation))
+            rules[name] = _Rule(
+                name, "choice", nullable, choices=typing.get_args(annotation)
+            )
         else:
             kind = "int" if annotation is int else "float"
             rules[name] = _Rule(name, kind, nullable, **bounds)  # type: ignore[arg-type]
@@ -597,7 +627,9 @@ def _check_numbers(rule: _Rule, values: np.ndarray) -> dict | None:
         if rule.kind == "choice":
             shown = ", ".join(repr(c) for c in rule.choices)
             bad = valid & ~np.isin(values, np.array(rule.choices, dtype=float))
-            return _first_bad(rule, values, bad, "literal_error", f"Input should be {shown}")
+            return _first_bad(
+                rule, values, bad, "literal_error", f"Input should be {shown}"
+            )
         checks = (
             ("ge", np.less, "greater than or equal to"),
             ("gt", np.less_equal, "greater than"),
@@ -607,12 +639,16 @@ def _check_numbers(rule: _Rule, values: np.ndarray) -> dict | None:
             bound = getattr(rule, key)
             if bound is not None:
                 message = f"Input should be {words} {bound:g}"
-                problem = _first_bad(rule, values, valid & test(values, bound), key, message)
+                problem = _first_bad(
+                    rule, values, valid & test(values, bound), key, message
+                )
                 if problem:
                     return problem
         if rule.kind == "int":
             bad = valid & (values != np.round(values))
-            return _first_bad(rule, values, bad, "int_from_float", "Input should be an integer")
+            return _first_bad(
+                rule, values, bad, "int_from_float", "Input should be an integer"
+            )
     return None
 
 
@@ -627,11 +663,18 @@ def batch_from_arrow(body: bytes) -> Batch:
     try:
         table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-        raise RequestValidationError([_error("", "arrow_invalid", _first_line(exc))]) from exc
+        raise RequestValidationError(
+            [_error("", "arrow_invalid", _first_line(exc))]
+        ) from exc
     names = table.column_names
-    errors = [_error(c, "extra_forbidden", "Extra inputs are not permitted")
-              for c in names if c not in _RULES]
-    errors += [_error(c, "missing", "Field required") for c in FEATURES if c not in names]
+    errors = [
+        _error(c, "extra_forbidden", "Extra inputs are not permitted")
+        for c in names
+        if c not in _RULES
+    ]
+    errors += [
+        _error(c, "missing", "Field required") for c in FEATURES if c not in names
+    ]
     if table.num_rows == 0:
         errors.append(_error("", "too_short", "the batch has no rows"))
     if table.num_rows > MAX_BATCH_ROWS:
@@ -650,8 +693,11 @@ def batch_from_arrow(body: bytes) -> Batch:
             continue
         if rule.kind == "choice" and isinstance(rule.choices[0], str):
             kind = column.type
-            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
-                    or pa.types.is_dictionary(kind)):
+            if not (
+                pa.types.is_string(kind)
+                or pa.types.is_large_string(kind)
+                or pa.types.is_dictionary(kind)
+            ):
                 message = f"Input should be a string column, got {column.type}"
                 errors.append(_error(name, "string_type", message))
                 continue
@@ -660,7 +706,9 @@ def batch_from_arrow(body: bytes) -> Batch:
             inside = pc.is_in(column, value_set=pa.array(rule.choices, pa.string()))
             shown = ", ".join(repr(c) for c in rule.choices)
             message = f"Input should be {shown}"
-            problem = _first_bad(rule, values, ~np.asarray(inside), "literal_error", message)
+            problem = _first_bad(
+                rule, values, ~np.asarray(inside), "literal_error", message
+            )
         else:
             try:
                 values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
@@ -704,7 +752,9 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- the app
 def _json(payload: dict[str, Any], status_code: int = 200) -> Response:
     # pydantic-core's Rust serializer: several times faster than json.dumps for float lists.
-    return Response(pydantic_core.to_json(payload), status_code, media_type="application/json")
+    return Response(
+        pydantic_core.to_json(payload), status_code, media_type="application/json"
+    )
 
 
 def _loaded(request: Request) -> LoadedModel:
@@ -770,7 +820,9 @@ def create_app(settings: Settings) -> FastAPI:
             logger.info("model loaded: %s", app.state.model.metadata().model_dump())
         except ModelLoadError as exc:
             app.state.model_error = str(exc)
-            logger.error("model not loaded: %s", exc, exc_info=exc.__cause__ is not None)
+            logger.error(
+                "model not loaded: %s", exc, exc_info=exc.__cause__ is not None
+            )
         yield
         app.state.model = None
 
@@ -862,11 +914,16 @@ def create_app(settings: Settings) -> FastAPI:
         # The handlers parse bodies themselves (faster); document them all the same.
         if app.openapi_schema is None:
             schema = get_openapi(
-                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                routes=app.routes,
             )
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
             for model in (Application, BatchRequest):
-                body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                body = model.model_json_schema(
+                    ref_template="#/components/schemas/{model}"
+                )
                 schemas.update(body.pop("$defs", {}))
                 schemas[model.__name__] = body
             app.openapi_schema = schema
@@ -878,8 +935,12 @@ def create_app(settings: Settings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Uvicorn factory: ``uvicorn mlops_course.serving:app_from_env --factory``."""
-    if not logging.getLogger().handlers:  # the process entry point: send our logs to stderr
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    if (
+        not logging.getLogger().handlers
+    ):  # the process entry point: send our logs to stderr
+        logging.basicConfig(
+            level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s"
+        )
     return create_app(Settings.from_env())
 
 
@@ -888,8 +949,15 @@ def uvicorn_command(*extra: str, access_log: bool = True) -> list[str]:
     import sys
 
     argv = [
-        sys.executable, "-m", "uvicorn", "mlops_course.serving:app_from_env", "--factory",
-        "--host", "127.0.0.1", "--port", "{port}",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "mlops_course.serving:app_from_env",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
     ]
     if not access_log:
         argv.append("--no-access-log")

@@ -9,6 +9,7 @@ JupyterLab or papermill often lacks it).
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,9 @@ def tool(name: str) -> str:
 def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The current environment with this Python's ``bin`` first on ``PATH``."""
     env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), env.get("PATH", "")]
+    )
     env.update(extra or {})
     return env
 
@@ -50,7 +53,12 @@ def run(
     """Run ``args`` (first item resolved with :func:`tool`) and return the completed process."""
     argv = [tool(str(args[0])), *map(str, args[1:])]
     done = subprocess.run(
-        argv, cwd=cwd, env=tool_env(env), capture_output=True, text=True, timeout=timeout
+        argv,
+        cwd=cwd,
+        env=tool_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and done.returncode != 0:
         shown = " ".join([Path(argv[0]).name, *argv[1:]])
@@ -59,3 +67,21 @@ def run(
             f"--- stdout ---\n{done.stdout[-3000:]}\n--- stderr ---\n{done.stderr[-3000:]}"
         )
     return done
+
+
+def sh(
+    command: str,
+    *,
+    cwd: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 300,
+) -> str:
+    """Run one command line as a learner would type it; return what it printed.
+
+    The line is split like a shell splits it (``shlex``) but no shell runs it, so
+    there is no globbing, piping or injection. Standard error follows standard
+    output, as in a terminal. A non-zero exit raises :class:`CommandError`.
+    """
+    done = run(shlex.split(command), cwd=cwd, env=env, check=check, timeout=timeout)
+    return (done.stdout + done.stderr).strip()

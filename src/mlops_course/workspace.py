@@ -43,7 +43,9 @@ def workspace_root() -> Path:
 def workspace(name: str, *, fresh: bool = True) -> Path:
     """Return the scratch folder ``name``, emptied first when ``fresh`` (the default)."""
     if not _NAME.match(name):
-        raise ValueError(f"workspace name must be a simple slug like '02_dvc', got {name!r}")
+        raise ValueError(
+            f"workspace name must be a simple slug like '02_dvc', got {name!r}"
+        )
     path = workspace_root() / name
     if fresh and path.exists():
         shutil.rmtree(path)

@@ -27,7 +27,9 @@ if os.environ.get("MLOPS_COURSE_OFFLINE_GUARD") == "1":
 
     def _guard(address):
         if not _is_local(address):
-            raise OSError(101, f"Network is unreachable (offline course run): {address!r}")
+            raise OSError(
+                101, f"Network is unreachable (offline course run): {address!r}"
+            )
 
     def connect(self, address):
         _guard(address)
@@ -39,7 +41,9 @@ if os.environ.get("MLOPS_COURSE_OFFLINE_GUARD") == "1":
 
     def getaddrinfo(host, *args, **kwargs):
         if host not in _LOCAL_NAMES and not _is_local((host,)):
-            raise socket.gaierror(-3, f"Temporary failure in name resolution (offline): {host}")
+            raise socket.gaierror(
+                -3, f"Temporary failure in name resolution (offline): {host}"
+            )
         return _getaddrinfo(host, *args, **kwargs)
 
     socket.socket.connect = connect
