@@ -23,12 +23,30 @@ def test_serves_on_loopback_and_stops(tmp_path):
     assert not port_is_open(port)
 
 
+def test_leaves_no_log_file_behind(tmp_path):
+    (tmp_path / "health").write_text("ok")
+    with serve(HTTP_SERVER, cwd=tmp_path) as server:
+        log = server.log_path
+        assert log.is_file()
+    assert not log.exists()
+
+
+def test_a_log_path_given_by_the_caller_is_kept(tmp_path):
+    (tmp_path / "health").write_text("ok")
+    log = tmp_path / "server.log"
+    with serve(HTTP_SERVER, cwd=tmp_path, log_path=log):
+        pass
+    assert "GET /health" in log.read_text()
+
+
 def test_stopped_even_when_the_block_fails(tmp_path):
     (tmp_path / "health").write_text("ok")
-    with pytest.raises(RuntimeError, match="lesson failed"):
-        with serve(HTTP_SERVER, cwd=tmp_path) as server:
-            port = server.port
-            raise RuntimeError("lesson failed")
+    with (
+        pytest.raises(RuntimeError, match="lesson failed"),
+        serve(HTTP_SERVER, cwd=tmp_path) as server,
+    ):
+        port = server.port
+        raise RuntimeError("lesson failed")
     time.sleep(0.2)
     assert not port_is_open(port)
 
@@ -39,25 +57,31 @@ def test_early_exit_is_reported_with_the_log():
         "-c",
         "import sys; print('bad config: no model'); sys.exit(3)",
     ]
-    with pytest.raises(ServerError, match=r"(?s)status 3.*bad config: no model"):
-        with serve(crash, timeout=10):
-            pass
+    with (
+        pytest.raises(ServerError, match=r"(?s)status 3.*bad config: no model"),
+        serve(crash, timeout=10),
+    ):
+        pass
 
 
 def test_never_healthy_times_out_with_the_log(tmp_path):
     # Serves files, but has no /health: answers 404 until the deadline.
     port = free_port()
-    with pytest.raises(ServerError, match=r"not healthy .* \(HTTP 404\)"):
-        with serve(HTTP_SERVER, cwd=tmp_path, timeout=2, port=port):
-            pass
+    with (
+        pytest.raises(ServerError, match=r"not healthy .* \(HTTP 404\)"),
+        serve(HTTP_SERVER, cwd=tmp_path, timeout=2, port=port),
+    ):
+        pass
     time.sleep(0.2)
     assert not port_is_open(port)  # the unhealthy server was stopped too
 
 
 def test_shell_strings_are_refused():
-    with pytest.raises(TypeError, match="list of arguments"):
-        with serve("python -m http.server"):
-            pass
+    with (
+        pytest.raises(TypeError, match="list of arguments"),
+        serve("python -m http.server"),
+    ):
+        pass
 
 
 def test_server_dies_with_the_process_that_started_it(tmp_path):

@@ -1,4 +1,4 @@
-"""Start a server process for a lesson and always stop it (MLflow, serving, Feast chapters).
+"""Start a server for a lesson and always stop it (MLflow, serving, Feast chapters).
 
 :func:`serve` is a context manager: it picks a free port on 127.0.0.1, starts
 the command (an argument list; ``{port}`` and ``{host}`` in it are filled in),
@@ -66,7 +66,7 @@ def _tail(path: Path, last_chars: int) -> str:
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it if the kernel that started it dies."""
+    """In the child, before exec: SIGTERM it when the kernel that started it dies."""
     try:
         import ctypes
 
@@ -110,7 +110,8 @@ def serve(
         raise TypeError("pass the command as a list of arguments, not a shell string")
     port = port or free_port()
     argv = [str(a).format(port=port, host=HOST) for a in args]
-    if log_path is None:
+    own_log = log_path is None  # a log we create is ours to delete afterwards
+    if own_log:
         handle, name = tempfile.mkstemp(prefix="server-", suffix=".log")
         os.close(handle)
         log_path = name
@@ -125,7 +126,8 @@ def serve(
             stdin=subprocess.DEVNULL,
             env=full_env,
             cwd=cwd,
-            start_new_session=True,  # its own process group: stopping it stops its children
+            # Its own process group: stopping it stops its children too.
+            start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     try:
@@ -133,6 +135,8 @@ def serve(
         yield Server(url=url, port=port, pid=process.pid, log_path=log_path)
     finally:
         _stop(process, stop_grace)
+        if own_log:
+            log_path.unlink(missing_ok=True)
 
 
 def _wait_healthy(
