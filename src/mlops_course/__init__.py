@@ -7,7 +7,7 @@ Modules (import them explicitly; importing has no side effects):
 - ``mlops_course.workspace``: per-notebook scratch folders.
 - ``mlops_course.servers``: start, health-check and always stop a server process.
 - ``mlops_course.shell``: run DVC, MLflow, Feast and git commands from a notebook.
-- ``mlops_course.pipeline``: the training pipeline as DVC stages, and DVC project set-up.
+- ``mlops_course.pipeline``: the training pipeline as DVC stages, DVC project set-up.
 - ``mlops_course.tracking``: a local MLflow server, data fingerprints, run tables.
 - ``mlops_course.serialization``: ONNX export and inference of the course model.
 - ``mlops_course.serving``: the FastAPI model service (app factory, engines, settings).

@@ -51,7 +51,7 @@ def make_preprocessor(extra_numeric: Sequence[str] = ()) -> ColumnTransformer:
 def make_model(
     kind: str = "logreg", *, seed: int = 0, extra_numeric: Sequence[str] = (), **params
 ) -> Pipeline:
-    """A scikit-learn Pipeline: the preprocessor, then a classifier of the given kind."""
+    """A scikit-learn Pipeline: the preprocessor, then a classifier of ``kind``."""
     if kind == "baseline":
         classifier = DummyClassifier(strategy="prior")
     elif kind == "logreg":
@@ -73,7 +73,7 @@ def expected_cost(
     cost_missed_default: float = COST_MISSED_DEFAULT,
     cost_rejected_good: float = COST_REJECTED_GOOD,
 ) -> float:
-    """Average cost per application when rejecting everyone with ``proba >= threshold``."""
+    """Average cost per application, rejecting everyone with ``proba >= threshold``."""
     y_true = np.asarray(y_true)
     reject = np.asarray(proba) >= threshold
     missed = np.sum((~reject) & (y_true == 1))
@@ -85,7 +85,7 @@ def expected_cost(
 
 
 def best_threshold(y_true: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
-    """The rejection threshold (on a 0.01 grid) with the lowest expected cost, and that cost."""
+    """The threshold (on a 0.01 grid) with the lowest expected cost, and that cost."""
     grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
     costs = [expected_cost(y_true, proba, t) for t in grid]
     i = int(np.argmin(costs))
