@@ -123,6 +123,6 @@ def test_vendored_mermaid_matches_its_pin():
 
 
 def test_book_pages_use_plain_mermaid_fences():
-    """JupyterLab draws ```mermaid fences; the book does too (myst_fence_as_directive)."""
+    """JupyterLab draws ```mermaid fences; so does the book (fence_as_directive)."""
     for page in (ROOT / "book").glob("*.md"):
         assert "```{mermaid}" not in page.read_text(), page
