@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # Containers (CI) often have a 64 MB /dev/shm, too small for Chromium.
+    "--disable-dev-shm-usage",
 ]
 # Pages photographed into the screenshot folder (path, file name).
 KEY_PAGES = {
@@ -113,6 +115,7 @@ class Report:
     broken_links: list[str] = field(default_factory=list)
     missing_images: list[str] = field(default_factory=list)
     diagrams: dict[str, int] = field(default_factory=dict)
+    undrawn_diagrams: list[str] = field(default_factory=list)
     diagrams_from_file: dict[str, int] = field(default_factory=dict)
     search_results: int = 0
     screenshots: list[Path] = field(default_factory=list)
@@ -125,6 +128,7 @@ class Report:
             + [f"blocked non-loopback request: {e}" for e in self.blocked_requests]
             + [f"broken link: {e}" for e in self.broken_links]
             + [f"missing image: {e}" for e in self.missing_images]
+            + [f"diagram not drawn: {e}" for e in self.undrawn_diagrams]
         )
 
     def summary(self) -> str:
@@ -135,6 +139,7 @@ class Report:
             f"{len(self.blocked_requests)} blocked external requests, "
             f"{len(self.broken_links)} broken links, "
             f"{len(self.missing_images)} missing images, "
+            f"{len(self.undrawn_diagrams)} undrawn diagrams, "
             f"{sum(self.diagrams.values())} diagrams drawn over HTTP and "
             f"{sum(self.diagrams_from_file.values())} from file://, "
             f"{self.search_results} search results for {SEARCH_WORD!r}"
@@ -156,6 +161,7 @@ _PAGE_FACTS = """() => ({
     i => ({src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0})),
   diagrams: document.querySelectorAll('pre.mermaid').length,
   drawn: document.querySelectorAll('pre.mermaid svg').length,
+  asCode: document.querySelectorAll('div.highlight-mermaid').length,
 })"""
 _DIAGRAMS_DONE = """() => [...document.querySelectorAll('pre.mermaid')].every(
   d => d.querySelector('svg') || d.dataset.mermaidRenderFailed)"""
@@ -255,6 +261,16 @@ def check_book(root: Path, screenshots: Path | None = None) -> Report:
                 ]
                 if facts["diagrams"]:
                     report.diagrams[rel] = facts["drawn"]
+                if facts["drawn"] < facts["diagrams"]:
+                    report.undrawn_diagrams.append(
+                        f"{rel}: {facts['diagrams'] - facts['drawn']} of "
+                        f"{facts['diagrams']} (mermaid could not draw them)"
+                    )
+                if facts["asCode"]:
+                    report.undrawn_diagrams.append(
+                        f"{rel}: {facts['asCode']} shown as code "
+                        "(needs myst_fence_as_directive: [mermaid])"
+                    )
                 if screenshots is not None and rel in KEY_PAGES:
                     shot = screenshots / f"{KEY_PAGES[rel]}.png"
                     page.screenshot(path=shot)

@@ -102,8 +102,13 @@ def test_browser_check_catches_broken_pages(tmp_path):
         ' <script src="https://cdn.example.org/x.js"></script>'
         " <script>console.error('boom')</script>"
     )
+    (tmp_path / "diagrams.html").write_text(
+        '<div class="highlight-mermaid"><pre>flowchart LR</pre></div>'
+        '<pre class="mermaid" data-mermaid-render-failed="true">oops</pre>'
+    )
     report = browser.check_book(tmp_path)
-    assert report.pages == ["bad.html", "ok.html"]
+    assert report.pages == ["bad.html", "diagrams.html", "ok.html"]
+    assert len(report.undrawn_diagrams) == 2, report.undrawn_diagrams
     assert report.broken_links == [
         "bad.html -> ok.html#nowhere (no such anchor)",
         "bad.html -> missing.html (no such file)",
