@@ -225,10 +225,14 @@ def check_book(root: Path, screenshots: Path | None = None) -> Report:
                 "pageerror",
                 lambda e: report.console_errors.append(f"{current[0]}: {e}"),
             )
+            # A missing file shows as a response >= 400 below. ERR_ABORTED is the
+            # browser cancelling a request itself (leaving a page while a late
+            # request is in flight), not a fault of the book.
             page.on(
                 "requestfailed",
                 lambda r: (
                     urlsplit(r.url).netloc == loopback
+                    and r.failure != "net::ERR_ABORTED"
                     and report.failed_requests.append(
                         f"{current[0]}: {r.url} ({r.failure})"
                     )
