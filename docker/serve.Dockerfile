@@ -25,7 +25,7 @@ WORKDIR /build
 # Dependencies first (cached until the lock changes), at the lock's versions: what
 # serving imports, pyarrow for the Arrow batch endpoint, ONNX Runtime and skl2onnx
 # for the ONNX engine, and mlflow-skinny with skops to load registry models
-# (~50 MB; the full mlflow package, with its server and UI, adds ~210 MB).
+# (~50 MB; the full mlflow package, with its server and UI, would add ~160 MB more).
 COPY requirements.lock ./
 RUN pip install -c requirements.lock \
         numpy pandas scikit-learn httpx fastapi uvicorn pyarrow pydantic-settings \
