@@ -3,11 +3,17 @@
 #
 # Build from the repository root:
 #     docker build -f docker/serve.Dockerfile -t credit-serve:0.1.0 .
-# Run with the model mounted read-only (the image holds code, not models):
-#     docker run --rm -p 127.0.0.1:8000:8000 -v "$PWD/models:/models:ro" credit-serve:0.1.0
+# Run it on a model file mounted read-only (the image holds code, not models):
+#     docker run --rm -p 127.0.0.1:8000:8000 -v "$PWD/models:/models:ro" \
+#         -e MLOPS_MODEL_PATH=/models/model.joblib credit-serve:0.1.0
+# or on the registry's champion, fetched from an MLflow tracking server over HTTP
+# (the capstone's setup; mlflow-skinny has no SQLite store, so give it a server):
+#     docker run --rm -p 127.0.0.1:8000:8000 \
+#         -e MLOPS_MODEL_URI=models:/credit-default@champion \
+#         -e MLOPS_TRACKING_URI=http://mlflow.internal:5000 credit-serve:0.1.0
 # Inside the container the server binds 0.0.0.0:8000: the container has its own
 # network namespace, and `-p` decides which host address and port reach it.
-# Checked by `python -m mlops_course.containers docker/serve.Dockerfile`.
+# Checked by hadolint and by `python -m mlops_course.containers`.
 
 # ---- builder ---------------------------------------------------------------------------
 FROM python:3.11.7-slim-bookworm AS builder
@@ -16,11 +22,14 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /build
-# Dependencies first (cached until the lock changes): what serving imports, with
-# pyarrow for the Arrow batch endpoint. MLflow and ONNX Runtime engines are left out.
+# Dependencies first (cached until the lock changes), at the lock's versions: what
+# serving imports, pyarrow for the Arrow batch endpoint, ONNX Runtime and skl2onnx
+# for the ONNX engine, and mlflow-skinny with skops to load registry models
+# (~50 MB; the full mlflow package, with its server and UI, would add ~160 MB more).
 COPY requirements.lock ./
 RUN pip install -c requirements.lock \
-        numpy pandas scikit-learn httpx fastapi uvicorn pyarrow
+        numpy pandas scikit-learn httpx fastapi uvicorn pyarrow pydantic-settings \
+        onnxruntime skl2onnx mlflow-skinny skops
 COPY pyproject.toml README.md ./
 COPY src/ src/
 RUN pip install --no-deps .
@@ -31,16 +40,16 @@ LABEL org.opencontainers.image.title="credit-serve" \
       org.opencontainers.image.description="REST service for the course's credit-default model"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    MLOPS_MODEL_PATH=/models/model.joblib
+    PYTHONUNBUFFERED=1
 RUN groupadd --system --gid 10001 mlops \
     && useradd --system --uid 10001 --gid mlops --no-create-home mlops
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
-# slim images have no curl: ask /health with the Python standard library.
-HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
+# Healthy means ready: the model is loaded (/ready answers 200, else 503). slim images
+# have no curl, so the check asks with the Python standard library.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/ready', timeout=2)"]
 CMD ["uvicorn", "mlops_course.serving:app_from_env", "--factory", \
      "--host", "0.0.0.0", "--port", "8000"]

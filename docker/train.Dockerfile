@@ -7,7 +7,7 @@
 # Run one pipeline stage per container, in a project folder mounted at /project
 # (params.yaml in, data and models out; nothing of it is baked into the image):
 #     docker run --rm --user "$(id -u):$(id -g)" -v "$PWD:/project" credit-train:0.1.0 train
-# Checked by `python -m mlops_course.containers docker/train.Dockerfile`.
+# Checked by hadolint and by `python -m mlops_course.containers`.
 
 # ---- builder: everything needed to install, nothing that runs -------------------------
 FROM python:3.11.7-slim-bookworm AS builder

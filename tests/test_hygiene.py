@@ -1,4 +1,4 @@
-"""Repository hygiene checks and the course's offline pre-commit configuration (chapter 6)."""
+"""Notebook hygiene and the course's offline pre-commit configuration (chapter 6)."""
 
 from __future__ import annotations
 
@@ -8,38 +8,11 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from mlops_course.hygiene import blocked_files, main, notebook_problems
-from mlops_course.shell import run
+from mlops_course.hygiene import main, notebook_problems
+from mlops_course.shell import run, tool
 from mlops_course.workspace import course_root
 
 ROOT = course_root()
-
-
-def test_model_and_data_files_are_blocked_whatever_their_size(tmp_path):
-    names = [
-        "model.pkl",
-        "m.JOBLIB",
-        "net.onnx",
-        "registry.db",
-        "x.parquet",
-        "w.safetensors",
-    ]
-    for name in names:
-        (tmp_path / name).write_bytes(b"x")
-    (tmp_path / "train.py").write_text("print('ok')\n")
-    problems = blocked_files(sorted(tmp_path.iterdir()))
-    assert len(problems) == len(names)
-    assert all("dvc add" in p for p in problems)
-
-
-def test_large_files_are_blocked_small_ones_pass(tmp_path):
-    big, small = tmp_path / "big.csv", tmp_path / "small.csv"
-    big.write_bytes(b"0" * (3 * 1024 + 1) * 1024)
-    small.write_bytes(b"0" * 1024)
-    assert blocked_files([small]) == []
-    (problem,) = blocked_files([big, small])
-    assert "3073 KB is over the 2048 KB limit" in problem
-    assert blocked_files([big], max_kb=4096) == []
 
 
 def _notebook(path: Path, outputs, tags=()) -> Path:
@@ -82,11 +55,12 @@ def test_notebook_problems_finds_errors_warnings_and_paths(tmp_path):
 
 
 def test_command_line_exit_codes(tmp_path, capsys):
-    (tmp_path / "m.pkl").write_bytes(b"x")
-    assert main(["large-files", str(tmp_path / "m.pkl")]) == 1
-    assert "m.pkl" in capsys.readouterr().out
+    out = nbformat.v4.new_output
+    bad = _notebook(tmp_path / "bad.ipynb", [out("error", ename="E", evalue="x")])
+    assert main([str(bad)]) == 1
+    assert "bad.ipynb: cell 0: stored error E: x" in capsys.readouterr().out
     good = _notebook(tmp_path / "good.ipynb", [])
-    assert main(["notebooks", str(good)]) == 0
+    assert main([str(good)]) == 0
 
 
 def test_the_course_notebooks_pass_the_hook():
@@ -98,32 +72,55 @@ def test_pre_commit_config_is_local_and_offline():
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     assert [r["repo"] for r in config["repos"]] == ["local"]
     hooks = config["repos"][0]["hooks"]
-    assert {h["language"] for h in hooks} == {"system"}
-    assert all(h["entry"].startswith("python -m mlops_course.") for h in hooks)
+    assert {h["language"] for h in hooks} <= {"system", "fail"}
     assert not any(h.get("additional_dependencies") for h in hooks)
+    # Each system hook's program is installed in the course environment.
+    for hook in hooks:
+        if hook["language"] == "system":
+            assert tool(hook["entry"].split()[0]), hook["id"]
 
 
-def test_pre_commit_runs_the_hooks_offline_and_blocks_a_model(tmp_path):
+def _repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     repo = tmp_path / "repo"
     run(["git", "init", "-q", "-b", "main", str(repo)])
     run(["git", "config", "user.name", "Test"], cwd=repo)
     run(["git", "config", "user.email", "test@example.com"], cwd=repo)
-    for name in [".pre-commit-config.yaml", ".dockerignore"]:
-        shutil.copy(ROOT / name, repo / name)
+    shutil.copy(ROOT / ".pre-commit-config.yaml", repo)
     shutil.copytree(ROOT / "docker", repo / "docker")
-    env = {"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    (repo / "app.py").write_text('print("ok")\n')
     run(["git", "add", "."], cwd=repo)
+    return repo, {"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+
+
+def test_pre_commit_passes_a_clean_repository(tmp_path):
+    repo, env = _repo(tmp_path)
     clean = run(["pre-commit", "run", "--all-files"], cwd=repo, env=env, check=False)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert clean.stdout.count("Passed") == 2  # no notebook: that hook is skipped
+    passed = {
+        line.split(".")[0] for line in clean.stdout.splitlines() if "Passed" in line
+    }
+    assert passed >= {
+        "ruff lint",
+        "ruff format (check only)",
+        "hadolint (Dockerfile lint)",
+    }
 
+
+def test_pre_commit_refuses_models_large_files_bad_code_and_dockerfiles(tmp_path):
+    repo, env = _repo(tmp_path)
     (repo / "models").mkdir()
     (repo / "models" / "model.joblib").write_bytes(b"\x80\x04weights")
+    (repo / "weights.bin").write_bytes(bytes(3 * 2**20))
+    (repo / "app.py").write_text("import os\nprint(x)\n")
     (repo / "docker" / "serve.Dockerfile").write_text(
         "FROM python:latest\nCMD python app.py\n"
     )
     run(["git", "add", "."], cwd=repo)
     dirty = run(["pre-commit", "run", "--all-files"], cwd=repo, env=env, check=False)
+    out = dirty.stdout
     assert dirty.returncode == 1
-    assert "models/model.joblib: .joblib files are models or data" in dirty.stdout
-    assert "docker/serve.Dockerfile:1: base-not-pinned" in dirty.stdout
+    assert "models/model.joblib" in out and "belong in DVC" in out
+    assert "weights.bin (3072 KB) exceeds 2048 KB" in out
+    assert "F401" in out and "F821" in out  # ruff: unused import, undefined name
+    assert "DL3007" in out and "DL3025" in out  # hadolint: latest, shell-form CMD
+    assert "docker/serve.Dockerfile:1: base-not-pinned" in out
