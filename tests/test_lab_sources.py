@@ -9,9 +9,12 @@ notebook to this form; these checks keep it that way.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
+import IPython.display
+import nbformat
 import pytest
 
 from tests.nbchecks import ROOT, read
@@ -186,3 +189,59 @@ def test_quiz_answers_are_collapsed(path):
     assert not outside.strip(), (
         f"{path.name}: quiz text outside a dropdown: {outside.strip()[:120]!r}"
     )
+
+
+def _lab_ready():
+    spec = importlib.util.spec_from_file_location(
+        "lab_ready", ROOT / "tools" / "lab_ready.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lab_ready_converts_a_chapter_and_is_idempotent(tmp_path, monkeypatch):
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        md("# A chapter"),
+        code("import math\n\nfrom myst_nb import glue"),
+        md("Costs {glue:text}`later:.2f` in `{braces}`.\n\n## Next section"),
+        code('x = math.sqrt(6.25)\nglue("later", x, display=False)'),
+        md("```{mermaid}\nflowchart LR\n  A --> B\n```"),
+        md("```{exercise}\n:label: ex-t\n\nDo it.\n```"),
+        md("```{solution-start} ex-t\n```"),
+        code("print(x)"),
+        md("Because.\n\n```{solution-end}\n```"),
+    ]
+    path = tmp_path / "01_test.ipynb"
+    nbformat.write(nb, path)
+    tool = _lab_ready()
+    assert tool.convert_notebook(path) is True
+    cells = read(path).cells
+    sources = [c.source for c in cells]
+    assert not any(GLUE_ROLE.search(s) or "glue(" in s for s in sources)
+    prose = next(c for c in cells if "Markdown(" in c.source)
+    assert "remove-input" in prose.metadata["tags"] and hidden(prose)
+    # the paragraph now follows the cell that computes its number
+    defining = next(i for i, s in enumerate(sources) if 'facts["later"] = x' in s)
+    assert cells[defining + 1] is prose
+    # running the cells in order prints the number, formatted as the role asked
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj.data))
+    namespace: dict = {}
+    for cell in cells:
+        if cell.cell_type == "code":
+            exec(cell.source, namespace)
+    assert shown == ["\nCosts 2.50 in `{braces}`.\n"]
+    assert "```mermaid\nflowchart LR" in sources[sources.index(prose.source) + 1]
+    start = next(c for c in cells if "{solution-start}" in c.source)
+    assert ":class: dropdown" in start.source
+    inside = cells[[c.source for c in cells].index(start.source) + 1 :]
+    assert all(hidden(c) for c in inside)
+    assert hidden(inside[0], "outputs_hidden")
+    assert inside[0].source.startswith("# Solution code")
+    # a second run changes nothing
+    before = path.read_text()
+    assert tool.convert_notebook(path) is False and path.read_text() == before
+    assert tool.main(["--check", str(path)]) == 0
