@@ -191,6 +191,10 @@ def test_quiz_answers_are_collapsed(path):
     )
 
 
+def _index(cells, cell) -> int:
+    return next(i for i, c in enumerate(cells) if c is cell)
+
+
 def _lab_ready():
     spec = importlib.util.spec_from_file_location(
         "lab_ready", ROOT / "tools" / "lab_ready.py"
@@ -213,6 +217,8 @@ def test_lab_ready_converts_a_chapter_and_is_idempotent(tmp_path, monkeypatch):
         md("```{solution-start} ex-t\n```"),
         code("print(x)"),
         md("Because.\n\n```{solution-end}\n```"),
+        code('# NBVAL_IGNORE_OUTPUT\nglue("wall", f"{x:.1f}", display=False)'),
+        md("Took {glue:text}`wall` s.\n\n## Then\n\nStill {glue:text}`later`."),
     ]
     path = tmp_path / "01_test.ipynb"
     nbformat.write(nb, path)
@@ -222,7 +228,11 @@ def test_lab_ready_converts_a_chapter_and_is_idempotent(tmp_path, monkeypatch):
     sources = [c.source for c in cells]
     assert not any(GLUE_ROLE.search(s) or "glue(" in s for s in sources)
     prose = next(c for c in cells if "Markdown(" in c.source)
-    assert "remove-input" in prose.metadata["tags"] and hidden(prose)
+    assert all(
+        "remove-input" in c.metadata["tags"] and hidden(c)
+        for c in cells
+        if "Markdown(" in c.source
+    )
     # the paragraph now follows the cell that computes its number
     defining = next(i for i, s in enumerate(sources) if 'facts["later"] = x' in s)
     assert cells[defining + 1] is prose
@@ -233,12 +243,24 @@ def test_lab_ready_converts_a_chapter_and_is_idempotent(tmp_path, monkeypatch):
     for cell in cells:
         if cell.cell_type == "code":
             exec(cell.source, namespace)
-    assert shown == ["\nCosts 2.50 in `{braces}`.\n"]
+    assert shown == [
+        "\nCosts 2.50 in `{braces}`.\n",
+        "\nTook 2.5 s.\n",
+        "\nStill 2.5.\n",
+    ]
+    # a heading splits prose in two; a volatile number is not compared by nbval
+    assert [c.cell_type for c in cells[-3:]] == ["code", "markdown", "code"]
+    assert cells[-2].source == "## Then"
+    assert "nbval-ignore-output" in cells[-3].metadata["tags"]
+    assert "nbval-ignore-output" not in cells[-1].metadata["tags"]
     assert "```mermaid\nflowchart LR" in sources[sources.index(prose.source) + 1]
     start = next(c for c in cells if "{solution-start}" in c.source)
     assert ":class: dropdown" in start.source
-    inside = cells[[c.source for c in cells].index(start.source) + 1 :]
-    assert all(hidden(c) for c in inside)
+    first = _index(cells, start) + 1
+    end = next(i for i, c in enumerate(cells) if "{solution-end}" in c.source)
+    inside = cells[first : end + 1]
+    assert len(inside) == 2 and all(hidden(c) for c in inside)
+    assert not any(hidden(c) for c in cells[:first] if "Markdown(" not in c.source)
     assert hidden(inside[0], "outputs_hidden")
     assert inside[0].source.startswith("# Solution code")
     # a second run changes nothing

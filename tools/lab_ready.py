@@ -20,7 +20,9 @@ tool rewrites the sources mechanically, and is idempotent:
    and its source is collapsed in JupyterLab (`jupyter.source_hidden`). The
    numbers are then outputs, which nbval re-computes and compares. A paragraph
    quoting a fact the notebook computes only later is moved just after the
-   cell that computes it (the tool says so).
+   cell that computes it (the tool says so). Prose quoting a value computed in
+   a cell nbval does not compare (`# NBVAL_IGNORE_OUTPUT`: timings...) is
+   tagged `nbval-ignore-output` too.
 2. Diagrams. ```{mermaid} fences become plain ```mermaid fences, which
    JupyterLab renders natively and the book renders through myst-parser's
    `myst_fence_as_directive: [mermaid]` (also in book/*.md pages).
@@ -108,7 +110,10 @@ def convert_glue_calls(source: str) -> tuple[str, set[str], bool]:
     """
     if "glue" not in source:
         return source, set(), False
-    tree = ast.parse(source)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:  # IPython magics, for instance
+        raise ConversionError(f"cannot parse a cell that uses glue: {exc}") from exc
     lines = source.split("\n")
     edits: list[tuple[int, int, str]] = []
     names: set[str] = set()
@@ -145,6 +150,8 @@ def convert_glue_calls(source: str) -> tuple[str, set[str], bool]:
 
 def convert_glue_import(source: str) -> str | None:
     """Replace `from myst_nb import glue` by the imports prose cells need."""
+    if "myst_nb" not in source:
+        return None
     tree = ast.parse(source)
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module == "myst_nb":
@@ -233,22 +240,48 @@ def prose_cell_source(text: str) -> str:
     return f'{PROSE_MARK}\ndisplay(\n    Markdown({prefix}"""\n{body}\n""")\n)'
 
 
-def split_glue_markdown(text: str) -> tuple[str, str, str]:
-    """(markdown before, prose quoting glue, markdown after) of one cell."""
-    blocks = _blocks(text)
-    marked = [i for i, b in enumerate(blocks) if ROLE.search(b)]
-    first, last = marked[0], marked[-1]
-    middle = blocks[first : last + 1]
-    for b in middle:
-        if re.match(r"^\s*(#{1,6}\s|`{3,}|~{3,}|:{3,}|\+\+\+)", b):
-            raise ConversionError(
-                f"a heading or directive sits between glued paragraphs: {b[:80]!r}"
-            )
-    return (
-        "\n\n".join(blocks[:first]),
-        "\n\n".join(middle),
-        "\n\n".join(blocks[last + 1 :]),
-    )
+HARD_BLOCK = re.compile(r"^\s*(#{1,6}\s|`{3,}|~{3,}|:{3,}|\+\+\+)")
+
+
+def split_glue_markdown(text: str) -> list[tuple[str, str]]:
+    """A cell's Markdown as ("md" | "prose", text) segments, in order.
+
+    Paragraphs from the first to the last one quoting glue become prose;
+    headings and directives stay Markdown and split the prose around them.
+    """
+    segments: list[tuple[str, list[str]]] = []
+
+    def add(kind: str, blocks: list[str]) -> None:
+        if not blocks:
+            return
+        if segments and segments[-1][0] == kind == "md":
+            segments[-1][1].extend(blocks)
+        else:
+            segments.append((kind, list(blocks)))
+
+    def flush(run: list[str]) -> None:
+        marked = [i for i, b in enumerate(run) if ROLE.search(b)]
+        if not marked:
+            add("md", run)
+            return
+        add("md", run[: marked[0]])
+        add("prose", run[marked[0] : marked[-1] + 1])
+        add("md", run[marked[-1] + 1 :])
+
+    run: list[str] = []
+    for block in _blocks(text):
+        if HARD_BLOCK.match(block):
+            if ROLE.search(block):
+                raise ConversionError(
+                    f"a glue role inside a heading or directive: {block[:80]!r}"
+                )
+            flush(run)
+            run = []
+            add("md", [block])
+        else:
+            run.append(block)
+    flush(run)
+    return [(kind, "\n\n".join(blocks)) for kind, blocks in segments]
 
 
 def facts_used(text: str) -> set[str]:
@@ -259,6 +292,17 @@ def _new_code_cell(source: str, cell_id: str, metadata: dict) -> nbformat.Notebo
     cell = nbformat.v4.new_code_cell(source, metadata=metadata)
     cell.id = cell_id[:64]
     return cell
+
+
+def _not_compared(cell) -> bool:
+    """Whether nbval skips comparing this cell's outputs (a volatile value)."""
+    tags = cell.metadata.get("tags", [])
+    markers = {"NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP"}
+    return bool({"nbval-ignore-output", "nbval-skip"} & set(tags)) or any(
+        line.strip().lstrip("#").strip() in markers
+        for line in cell.source.split("\n")
+        if line.strip().startswith("#")
+    )
 
 
 def _index(cells: list, cell: object) -> int:
@@ -299,21 +343,17 @@ def convert_glue(nb) -> list[str]:
         if cell.cell_type != "markdown" or not ROLE.search(cell.source):
             cells.append(cell)
             continue
-        before, prose, after = split_glue_markdown(cell.source)
-        metadata = {"jupyter": {"source_hidden": True}, "tags": ["remove-input"]}
-        if before:
-            cell.source = before
-            cells.append(cell)
-            new_id = f"{cell.id}-prose"
-        else:
-            new_id = cell.id
-        code = _new_code_cell(prose_cell_source(prose), new_id, metadata)
-        cells.append(code)
-        prose_cells.append((code, facts_used(prose)))
-        if after:
-            tail = nbformat.v4.new_markdown_cell(after)
-            tail.id = f"{cell.id}-after"[:64]
-            cells.append(tail)
+        for k, (kind, text) in enumerate(split_glue_markdown(cell.source)):
+            new_id = cell.id if k == 0 else f"{cell.id[:60]}-{k}"
+            if kind == "md":
+                piece = cell if k == 0 else nbformat.v4.new_markdown_cell(text)
+                piece.source, piece.id = text, new_id
+                cells.append(piece)
+                continue
+            metadata = {"jupyter": {"source_hidden": True}, "tags": ["remove-input"]}
+            code = _new_code_cell(prose_cell_source(text), new_id, metadata)
+            cells.append(code)
+            prose_cells.append((code, facts_used(text)))
     # move prose after the cell that computes the last fact it quotes
     first_def: dict[str, object] = {}
     for old_index in sorted(defines):
@@ -329,6 +369,8 @@ def convert_glue(nb) -> list[str]:
                 needed.append(dynamic[0])
             else:
                 raise ConversionError(f"prose quotes {name!r}, which nothing glues")
+        if any(_not_compared(c) for c in needed):
+            code.metadata["tags"].append("nbval-ignore-output")
         here = _index(cells, code)
         target = max(_index(cells, c) for c in needed)
         if target > here:
