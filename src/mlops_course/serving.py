@@ -261,6 +261,8 @@ def parity_sample(n_rows: int = 256, seed: int = 0) -> pd.DataFrame:
 
 def make_engine(pipeline: Any, engine: str) -> Engine:
     """ONNX Runtime if the pipeline converts and agrees with itself, else sklearn."""
+    if not callable(getattr(pipeline, "predict_proba", None)):
+        raise ModelLoadError(f"{type(pipeline).__name__} has no predict_proba")
     if engine == "sklearn":
         return SklearnEngine(pipeline)
     try:
@@ -603,7 +605,7 @@ def create_app(settings: Settings) -> FastAPI:
         logger.exception("unhandled error on %s", request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    @app.get("/health", response_model=Status)
+    @app.get("/health", response_model=Status, response_model_exclude_none=True)
     async def health() -> Status:
         """The process is up (it says nothing about the model)."""
         return Status(status="ok")
