@@ -44,7 +44,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -69,21 +69,32 @@ PARITY_TOLERANCE = 1e-5
 
 
 # --------------------------------------------------------------------------- schemas
+def _whole(value: Any) -> Any:
+    """30.0 is the integer 30 (as in JSON Schema); 30.5, "30" and true stay errors."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A whole number: strict (no bool, no text), but 30.0 counts as 30.
+Whole = Annotated[int, BeforeValidator(_whole)]
+
+
 class Application(BaseModel):
     """One loan application: the model's 13 features, with the values we accept."""
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    age: int = Field(ge=18, le=100, description="Applicant's age in years.")
+    age: Whole = Field(ge=18, le=100, description="Applicant's age in years.")
     annual_income: float = Field(gt=0, le=10_000_000, description="Yearly income.")
     employment_years: float | None = Field(
         ge=0, le=80, description="Years in employment; null when unknown (imputed)."
     )
-    credit_history_months: int = Field(ge=0, le=1_200)
-    num_open_accounts: int = Field(ge=0, le=100)
-    num_late_payments_2y: int = Field(ge=0, le=100)
+    credit_history_months: Whole = Field(ge=0, le=1_200)
+    num_open_accounts: Whole = Field(ge=0, le=100)
+    num_late_payments_2y: Whole = Field(ge=0, le=100)
     loan_amount: float = Field(gt=0, le=10_000_000)
-    loan_term_months: Literal[12, 24, 36, 60]
+    loan_term_months: Annotated[Literal[12, 24, 36, 60], BeforeValidator(_whole)]
     interest_rate: float = Field(ge=0, le=100, description="Annual rate in percent.")
     debt_to_income: float = Field(ge=0, le=10)
     home_ownership: Literal[tuple(HOME_OWNERSHIP)]  # type: ignore[valid-type]
