@@ -358,12 +358,13 @@ async def test_explicit_onnx_engine_refuses_what_does_not_convert(tmp_path):
 def test_settings_round_trip_through_the_environment(settings, monkeypatch):
     env = settings.to_env()
     assert env["MLOPS_THRESHOLD"] == str(THRESHOLD) and "MLOPS_ENGINE" not in env
+    assert Settings.from_env(env) == settings
+    assert Settings.from_env({"MLOPS_MODEL_URI": " ", "OTHER": "x"}) == Settings()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert Settings() == settings
-    monkeypatch.setenv("MLOPS_THRESHOLD", "1.5")
+    assert Settings.from_env() == settings
     with pytest.raises(ValidationError, match="threshold"):
-        Settings()
+        Settings.from_env({"MLOPS_THRESHOLD": "1.5"})
     with pytest.raises(ValidationError, match="engine"):
         Settings(engine="gpu")  # type: ignore[arg-type]
 

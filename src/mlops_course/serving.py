@@ -32,7 +32,8 @@ import hashlib
 import io
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
@@ -45,7 +46,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mlops_course.data import (
@@ -64,6 +64,7 @@ MAX_BATCH_ROWS = 10_000
 MAX_BODY_BYTES = 16 * 1024 * 1024
 JSON = "application/json"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+ENV_PREFIX = "MLOPS_"
 #: Largest gap allowed between ONNX Runtime (float32) and scikit-learn at load time.
 PARITY_TOLERANCE = 1e-5
 
@@ -169,8 +170,8 @@ ERRORS = {
 
 
 # --------------------------------------------------------------------------- settings
-class Settings(BaseSettings):
-    """Where the model comes from, read from ``MLOPS_*`` environment variables.
+class Settings(BaseModel):
+    """Where the model comes from; :meth:`from_env` reads it from ``MLOPS_*`` variables.
 
     Give ``model_path`` (a joblib file), ``model_uri`` (an MLflow URI such as
     ``models:/credit-default@champion``, with ``tracking_uri``) or ``onnx_path``
@@ -178,9 +179,7 @@ class Settings(BaseSettings):
     registry model carries its own in its metadata (``decision_threshold``).
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="MLOPS_", env_ignore_empty=True, frozen=True, extra="ignore"
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model_path: Path | None = None
     model_uri: str | None = None
@@ -192,10 +191,18 @@ class Settings(BaseSettings):
     training_data_hash: str | None = None
     threshold: float = Field(0.5, ge=0, le=1)
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``MLOPS_*`` environment variables (an empty one is unset)."""
+        env = os.environ if environ is None else environ
+        names = {name: f"{ENV_PREFIX}{name.upper()}" for name in cls.model_fields}
+        values = {k: env[v] for k, v in names.items() if env.get(v, "").strip()}
+        return cls.model_validate(values)
+
     def to_env(self) -> dict[str, str]:
-        """The environment variables that read back into these settings."""
+        """The environment variables :meth:`from_env` reads back into these settings."""
         values = self.model_dump(exclude_none=True, exclude_defaults=True)
-        return {f"MLOPS_{k.upper()}": str(v) for k, v in values.items()}
+        return {f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in values.items()}
 
 
 # --------------------------------------------------------------------------- engines
@@ -689,7 +696,7 @@ def app_from_env() -> FastAPI:
         logging.basicConfig(
             level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s"
         )
-    return create_app(Settings())
+    return create_app(Settings.from_env())
 
 
 def uvicorn_command(*extra: str, access_log: bool = True) -> list[str]:
