@@ -1,4 +1,4 @@
-"""Serving benchmark: the course's model service against its limits and `mlflow models serve`.
+"""Serving benchmark: the course's model service, its limits, `mlflow models serve`.
 
     .venv/bin/python benchmarks/serving.py            # about 1-2 minutes on 2 cores
     .venv/bin/python benchmarks/serving.py --quick    # a smoke run, ~30 s
@@ -13,11 +13,11 @@ the machine has two or more. For each setup it measures:
 - batch throughput (rows/s) with batches of 1,000 rows at concurrency 4.
 
 Setups: in-process ``predict_proba`` on a ready DataFrame (the limit: no HTTP,
-no parsing), in-process compiled numpy engine, the course service
-(``mlops_course.serving``) with the compiled numpy engine (JSON, and Arrow for
-batches), with the scikit-learn engine, with ONNX Runtime, and `mlflow models
-serve` of the same fitted pipeline. It ends with the targets of chapter 5 and
-whether they were met. Timings depend on the machine and on what else runs.
+no parsing), in-process ONNX Runtime, the course service
+(``mlops_course.serving``) with its ONNX Runtime engine (JSON, and Arrow for
+batches) and with the scikit-learn engine, and `mlflow models serve` of the
+same fitted pipeline. It ends with the targets of chapter 5 and whether they
+were met. Timings depend on the machine and on what else runs.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import joblib
@@ -38,15 +39,15 @@ import numpy as np
 import pandas as pd
 
 from mlops_course.data import FEATURES, generate_applications, time_split
-from mlops_course.loadtest import run_load
+from mlops_course.loadtest import call_times, run_load
 from mlops_course.modeling import features_and_target, make_model
-from mlops_course.serialization import to_onnx
+from mlops_course.serialization import as_model_input
 from mlops_course.servers import serve
 from mlops_course.serving import (
     ARROW_STREAM,
-    Batch,
-    LinearEngine,
+    OnnxEngine,
     Settings,
+    parity_sample,
     to_arrow_stream,
     to_records,
     uvicorn_command,
@@ -103,36 +104,26 @@ def core_plan() -> tuple[list[str], str]:
     return [], "not pinned (fewer than 2 cores or no taskset)"
 
 
-def timed(function, repeat: int, warmup: int = 20) -> np.ndarray:
-    """Wall times (seconds) of ``repeat`` calls of ``function`` after ``warmup`` calls."""
-    for _ in range(warmup):
-        function()
-    times = np.empty(repeat)
-    for i in range(repeat):
-        started = time.perf_counter()
-        function()
-        times[i] = time.perf_counter() - started
-    return times
-
-
 def in_process_rows(
     pipeline, one: pd.DataFrame, batch: pd.DataFrame, plan: Plan
 ) -> list[Row]:
     """The limit: the model called directly, no HTTP and no parsing."""
     rows = []
-    engine = LinearEngine.from_pipeline(pipeline)
+    engine = OnnxEngine.from_pipeline(pipeline, parity_sample())
     cases = [
         ("in-process predict_proba (DataFrame)", pipeline.predict_proba, one, batch),
         (
-            "in-process compiled numpy engine",
+            "in-process ONNX Runtime (columns)",
             engine.predict_proba,
-            Batch.from_frame(one),
-            Batch.from_frame(batch),
+            as_model_input(one),
+            as_model_input(batch),
         ),
     ]
     for name, predict, single, many in cases:
-        single_times = timed(lambda: predict(single), plan.single_c1)
-        batch_times = timed(lambda: predict(many), max(20, plan.batches // 2), warmup=5)
+        single_times = call_times(partial(predict, single), plan.single_c1)
+        batch_times = call_times(
+            partial(predict, many), max(20, plan.batches // 2), warmup=5
+        )
         rows.append(
             Row(
                 name,
@@ -218,9 +209,7 @@ def post_once(url: str, body: bytes, content_type: str = "application/json") -> 
         return response.content
 
 
-def course_rows(
-    model_file, onnx_file, payloads, want, pin_prefix, plan, logs
-) -> list[Row]:
+def course_rows(model_file, payloads, want, pin_prefix, plan, logs) -> list[Row]:
     """The course service with each engine."""
     one_json, batch_json, batch_arrow = payloads
     command = [
@@ -229,13 +218,7 @@ def course_rows(
     ]
     rows = []
     setups = [
-        (
-            "numpy",
-            "course service, numpy engine",
-            Settings(model_path=model_file),
-            True,
-        ),
-        ("onnx", "course service, ONNX Runtime", Settings(onnx_path=onnx_file), True),
+        ("onnx", "course service, ONNX Runtime", Settings(model_path=model_file), True),
         (
             "sklearn",
             "course service, sklearn engine",
@@ -251,11 +234,8 @@ def course_rows(
             log_path=logs / f"course-{key}.log",
         ) as server:
             check(post_once(server.url + "/predict/batch", batch_json), want, name)
-            check(
-                post_once(server.url + "/predict/batch", batch_arrow, ARROW_STREAM),
-                want,
-                name,
-            )
+            arrow_url = server.url + "/predict/batch/arrow"
+            check(post_once(arrow_url, batch_arrow, ARROW_STREAM), want, name)
             rows.append(
                 measure_server(
                     server.url,
@@ -271,7 +251,7 @@ def course_rows(
                         server.url,
                         f"{name} (Arrow batch)",
                         None,
-                        ("/predict/batch", batch_arrow, ARROW_STREAM),
+                        ("/predict/batch/arrow", batch_arrow, ARROW_STREAM),
                         plan,
                     )
                 )
@@ -285,7 +265,7 @@ def mlflow_row(pipeline, X, single, many, want, pin_prefix, plan, work: Path) ->
 
     path = work / "mlflow-model"
     with warnings.catch_warnings():
-        # MLflow hints that integer columns cannot hold missing values: true, and not ours
+        # MLflow hints that integer columns cannot hold missing values: not ours
         warnings.filterwarnings(
             "ignore",
             message="Hint: Inferred schema contains integer",
@@ -373,19 +353,12 @@ def targets(rows: list[Row]) -> tuple[str, bool]:
     by = {r.setup: r for r in rows}
     limit = by["in-process predict_proba (DataFrame)"]
     mlflow = by.get("mlflow models serve")
-    course = by["course service, numpy engine (JSON)"]
-    arrow = by["course service, numpy engine (Arrow batch)"]
-    onnx = by["course service, ONNX Runtime (JSON)"]
+    course = by["course service, ONNX Runtime (JSON)"]
+    arrow = by["course service, ONNX Runtime (Arrow batch)"]
     checks = [
         (
             "course p50 ÷ in-process p50",
             course.p50_ms / limit.p50_ms,
-            "≤ 2",
-            lambda v: v <= 2,
-        ),
-        (
-            "ONNX p50 ÷ in-process p50",
-            onnx.p50_ms / limit.p50_ms,
             "≤ 2",
             lambda v: v <= 2,
         ),
@@ -407,12 +380,6 @@ def targets(rows: list[Row]) -> tuple[str, bool]:
             (
                 "course req/s ÷ mlflow req/s",
                 course.req_per_s / mlflow.req_per_s,
-                "≥ 4",
-                lambda v: v >= 4,
-            ),
-            (
-                "ONNX req/s ÷ mlflow req/s",
-                onnx.req_per_s / mlflow.req_per_s,
                 "≥ 4",
                 lambda v: v >= 4,
             ),
@@ -465,12 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         model_file = work / "model.joblib"
         joblib.dump(pipeline, model_file)
-        onnx_file = work / "model.onnx"
-        onnx_file.write_bytes(to_onnx(pipeline, X))
         try:
-            rows += course_rows(
-                model_file, onnx_file, payloads, want, pin_prefix, plan, work
-            )
+            rows += course_rows(model_file, payloads, want, pin_prefix, plan, work)
             if not args.no_mlflow:
                 rows.append(
                     mlflow_row(pipeline, X, one, many, want, pin_prefix, plan, work)
@@ -487,9 +450,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(table(rows))
     print(
-        "\nIn-process rows: no HTTP; req/s is 1 / mean call time on one thread, rows/s is "
-        "for a ready 1,000-row input. Service rows: JSON single rows; batches of 1,000 at "
-        "concurrency 4. mlflow models serve: `dataframe_split` JSON, probabilities "
+        "\nIn-process rows: no HTTP; req/s is 1 / mean call time on one thread, "
+        "rows/s is for a ready 1,000-row input. Service rows: JSON single rows; "
+        "batches of 1,000 at concurrency 4. mlflow models serve: `dataframe_split` "
+        "JSON, probabilities "
         '(`pyfunc_predict_fn="predict_proba"`).'
     )
     print("\n" + summary)

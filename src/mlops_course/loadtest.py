@@ -1,4 +1,4 @@
-"""A small, bounded HTTP load generator for loopback servers (chapter 5 and its benchmark).
+"""A bounded HTTP load generator for loopback servers, and a timer (chapter 5).
 
 :func:`run_load` sends the same request ``n_requests`` times over
 ``concurrency`` keep-alive connections and records each latency. It speaks
@@ -8,6 +8,9 @@ small machine the client, not the server, would set the ceiling.
 
 Safety: it only targets loopback addresses (127.0.0.0/8, localhost, ::1), and
 stops after ``n_requests`` or ``time_limit`` seconds, whichever comes first.
+
+:func:`call_times` times a function called in-process (the one timing helper
+the chapter and ``benchmarks/serving.py`` share).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -53,15 +57,19 @@ class LoadResult:
         """The ``q``-th latency percentile in milliseconds."""
         return float(np.percentile(self.latencies, q) * 1e3)
 
-    def summary(self) -> dict[str, float]:
-        """p50/p90/p99 in ms, requests per second, and the error count."""
-        return {
-            "p50_ms": self.percentile_ms(50),
-            "p90_ms": self.percentile_ms(90),
-            "p99_ms": self.percentile_ms(99),
-            "req_per_s": self.throughput,
-            "errors": float(self.n_errors),
-        }
+
+def call_times(
+    function: Callable[[], object], repeat: int, warmup: int = 20
+) -> np.ndarray:
+    """Wall times (s) of ``repeat`` calls of ``function``, after ``warmup`` calls."""
+    for _ in range(warmup):
+        function()
+    times = np.empty(repeat)
+    for i in range(repeat):
+        started = time.perf_counter()
+        function()
+        times[i] = time.perf_counter() - started
+    return times
 
 
 def _loopback(host: str) -> bool:
@@ -86,7 +94,7 @@ def build_request(
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one response; return its status and whether the server keeps the connection."""
+    """Read one response: its status, and whether the server keeps the connection."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
@@ -121,7 +129,7 @@ async def run_load_async(
     time_limit: float = 30.0,
     warmup: int = 0,
 ) -> LoadResult:
-    """Send ``body`` to ``url`` ``n_requests`` times over ``concurrency`` connections."""
+    """Send ``body`` to ``url`` ``n_requests`` times on ``concurrency`` connections."""
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 80
     if parts.scheme != "http" or not _loopback(host):
@@ -184,5 +192,5 @@ async def _phase(
 
 
 def run_load(url: str, body: bytes, **options) -> LoadResult:
-    """Blocking :func:`run_load_async` (not inside a running event loop: await that instead)."""
+    """Blocking :func:`run_load_async` (inside a running event loop, await that)."""
     return asyncio.run(run_load_async(url, body, **options))
