@@ -3,12 +3,13 @@
     make mlflow-ui-images
     # or: tools/offline .venv/bin/python tools/mlflow_ui_screenshot.py [OUT_DIR]
 
-Logs runs the way chapter 3 does (a first run, then a sweep over ``C`` as
-nested child runs under a parent, every hyper-parameter and the validation and
-test metrics), starts a real ``mlflow server`` on 127.0.0.1 with
-``mlops_course.tracking.mlflow_server``, opens its UI in headless Chromium
-(Playwright driving Debian's ``/usr/bin/chromium``; ``playwright install`` is
-never needed) and writes two PNGs into ``book/images/``:
+Starts a real ``mlflow server`` on 127.0.0.1 (``tracking.mlflow_server``, the
+helper chapter 3 uses), logs runs into it over HTTP the way chapter 3 does (a
+first run, a sweep over ``C`` as child runs nested under a parent, with every
+hyper-parameter and the validation metrics, then a class-weighted run), opens
+its UI in headless Chromium (Playwright driving Debian's ``/usr/bin/chromium``;
+``playwright install`` is never needed) and writes two PNGs into
+``book/images/``:
 
 - ``mlflow_ui_runs.png``: the experiment's runs table, the sweep expanded;
 - ``mlflow_ui_compare.png``: the sweep's child runs compared (parallel
@@ -56,10 +57,9 @@ def log_chapter_runs(n_rows: int = 8000, seed: int = 42) -> tuple[str, list[str]
 
     frame = generate_applications(n_rows, seed=seed)
     split = time_split(frame)
-    parts = {}
-    for name in ("train", "valid", "test"):
-        X, y = features_and_target(getattr(split, name))
-        parts[name] = (as_model_input(X), y)
+    X_train, y_train = features_and_target(split.train)
+    X_valid, y_valid = features_and_target(split.valid)
+    X_train, X_valid = as_model_input(X_train), as_model_input(X_valid)
     data_params = {
         "data.n_rows": n_rows,
         "data.seed": seed,
@@ -69,16 +69,14 @@ def log_chapter_runs(n_rows: int = 8000, seed: int = 42) -> tuple[str, list[str]
     }
 
     def fit_and_log(run_name: str, *, nested: bool = False, **params) -> str:
-        fitted = make_model("logreg", **params).fit(*parts["train"])
+        # Chapter 3's fit_and_log: every parameter, validation metrics only.
+        fitted = make_model("logreg", **params).fit(X_train, y_train)
         all_params = fitted.named_steps["model"].get_params()
         with mlflow.start_run(run_name=run_name, nested=nested) as run:
             mlflow.log_params({f"model.{k}": v for k, v in all_params.items()})
             mlflow.log_params({"model.kind": "logreg", **data_params})
-            for part in ("valid", "test"):
-                X, y = parts[part]
-                metrics = score(y, fitted.predict_proba(X)[:, 1])
-                mlflow.log_metrics({f"{part}_{k}": v for k, v in metrics.items()})
-            mlflow.set_tags({"chapter": "03"})
+            metrics = score(y_valid, fitted.predict_proba(X_valid)[:, 1])
+            mlflow.log_metrics({f"valid_{k}": v for k, v in metrics.items()})
         return run.info.run_id
 
     experiment = mlflow.set_experiment(EXPERIMENT)
