@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from importlib.metadata import PackageNotFoundError
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from mlops_course.data import generate_applications, time_split
+from mlops_course.modeling import features_and_target, make_model
 from mlops_course.servers import port_is_open
 from mlops_course.tracking import (
+    MODEL_PACKAGES,
     SKOPS_TRUSTED_TYPES,
     data_fingerprint,
     mlflow_server,
+    mlflow_server_args,
     parse_param,
     pinned_requirements,
     runs_table,
@@ -38,9 +45,10 @@ def _process_group(pgid: int) -> list[str]:
         if not stat.isdigit():
             continue
         try:
-            fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            proc = Path("/proc", stat)
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             if int(fields[2]) == pgid:
-                found.append(open(f"/proc/{stat}/cmdline").read().replace("\0", " "))
+                found.append((proc / "cmdline").read_text().replace("\0", " "))
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
     return found
@@ -48,7 +56,7 @@ def _process_group(pgid: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
-    """Start a server, log one run through it over HTTP, stop it; return what was seen."""
+    """Start a server, log runs through it over HTTP, stop it; return what was seen."""
     mlflow = pytest.importorskip("mlflow")
     from mlflow import MlflowClient
 
@@ -75,7 +83,7 @@ def tracked(tmp_path_factory):
             local = client.download_artifacts(
                 run.info.run_id, "summary.json", str(folder)
             )
-            seen["summary"] = json.loads(open(local).read())
+            seen["summary"] = json.loads(Path(local).read_text())
             seen["runs"] = mlflow.search_runs(experiment_ids=[experiment_id])
             seen["experiment"] = client.get_experiment(experiment_id)
     finally:
@@ -92,6 +100,16 @@ def test_server_logs_and_reads_back_a_run_over_http(tracked):
     assert run.data.metrics == {"valid_roc_auc": pytest.approx(0.71)}
     assert tracked["artifacts"] == ["summary.json"]
     assert tracked["summary"] == {"rows": 3}
+
+
+def test_server_args_are_the_command_the_chapter_explains(tmp_path):
+    argv = mlflow_server_args(tmp_path)
+    assert os.path.basename(argv[0]) == "mlflow" and argv[1] == "server"
+    flags = {a: b for a, b in zip(argv[2:], argv[3:], strict=False) if a[:2] == "--"}
+    assert flags["--backend-store-uri"] == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert flags["--artifacts-destination"] == str(tmp_path / "artifacts")
+    assert "--serve-artifacts" in argv
+    assert (flags["--host"], flags["--port"]) == ("{host}", "{port}")
 
 
 def test_server_runs_without_the_job_runner(tracked):
@@ -119,9 +137,8 @@ def test_server_is_stopped_after_the_with_block(tracked):
 
 
 def test_server_is_stopped_when_the_block_raises(tmp_path):
-    with pytest.raises(RuntimeError, match="boom"):
-        with mlflow_server(tmp_path) as server:
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), mlflow_server(tmp_path) as server:
+        raise RuntimeError("boom")
     assert not port_is_open(server.port)
     assert _process_gone(server.pid)
 
@@ -164,7 +181,7 @@ def test_fingerprint_is_stable_and_sensitive():
     frame = generate_applications(300, seed=3)
     same = generate_applications(300, seed=3)
     fingerprint = data_fingerprint(frame)
-    assert len(fingerprint) == 64 and int(fingerprint, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint)
     assert data_fingerprint(same) == fingerprint
     assert data_fingerprint(generate_applications(300, seed=4)) != fingerprint
 
@@ -175,10 +192,19 @@ def test_fingerprint_is_stable_and_sensitive():
     assert (
         data_fingerprint(frame.astype({"age": "float64"})) != fingerprint
     )  # dtype counts
+    assert data_fingerprint(frame.rename(columns={"age": "age_years"})) != fingerprint
     assert data_fingerprint(frame.reset_index(drop=True)) == fingerprint
     assert data_fingerprint(
         frame.set_axis(frame.index + 1), index=True
     ) != data_fingerprint(frame, index=True)
+
+
+def test_fingerprint_sees_a_change_in_the_last_bits_of_a_float():
+    frame = pd.DataFrame({"x": [0.1, 0.2, 0.3]})
+    nudged = frame.copy()
+    nudged.loc[1, "x"] = np.nextafter(0.2, 1.0)  # the next double after 0.2
+    assert nudged.loc[1, "x"] != 0.2
+    assert data_fingerprint(nudged) != data_fingerprint(frame)
 
 
 def test_fingerprint_sees_rows_that_mlflow_digest_misses():
@@ -220,11 +246,35 @@ def test_split_summary_describes_each_part():
     json.dumps(summary)  # JSON-ready, for mlflow.log_dict
 
 
-def test_pinned_requirements_and_trusted_types():
-    requirements = pinned_requirements()
-    assert requirements[0].startswith("scikit-learn==")
-    assert all("==" in r for r in requirements)
-    assert "numpy.dtype" in SKOPS_TRUSTED_TYPES
+def test_pinned_requirements_name_the_installed_versions():
+    import numpy
+    import sklearn
+
+    assert pinned_requirements(["scikit-learn", "numpy"]) == [
+        f"scikit-learn=={sklearn.__version__}",
+        f"numpy=={numpy.__version__}",
+    ]
+    assert len(pinned_requirements()) == len(MODEL_PACKAGES)
+    with pytest.raises(PackageNotFoundError):
+        pinned_requirements(["no-such-distribution-here"])
+
+
+@pytest.mark.parametrize("kind", ["logreg", "hgb"])
+def test_skops_trusted_types_are_enough_to_load_the_course_pipelines(kind, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    split = time_split(generate_applications(600, seed=2))
+    X, y = features_and_target(split.train)
+    model = make_model(kind, seed=2).fit(X, y)
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    assert untrusted, "skops trusts everything: the list would be pointless"
+    with pytest.raises(UntrustedTypesFoundException):
+        sio.load(path)
+    loaded = sio.load(path, trusted=SKOPS_TRUSTED_TYPES)
+    assert np.array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
 def test_quiet_mlflow_hides_volatile_chatter(monkeypatch):

@@ -1,9 +1,11 @@
-"""Saving and shipping the credit-default model: ONNX export, inference, pickle checks.
+"""Shipping the credit-default model: ONNX export and inference, model input types.
 
-Chapter 4 (model serialisation) builds these; the serving chapter and the
-serving benchmarks reuse :func:`to_onnx` and :class:`OnnxModel` to answer
-requests without scikit-learn, and :func:`as_model_input` to give MLflow
-signatures the column types the model really accepts.
+Chapter 4 (model serialisation) teaches the ``skl2onnx.convert_sklearn`` and
+``onnxruntime.InferenceSession`` calls these wrap and checks that they agree;
+the serving chapter (5) and the serving benchmarks use :func:`to_onnx` and
+:class:`OnnxModel` to answer requests without scikit-learn; chapters 3, 4 and
+the phase 1 capstone use :func:`as_model_input` to give MLflow signatures the
+column types the model really accepts.
 
 ONNX input design: one named input per feature column, each of shape
 ``[None, 1]``: ``float32`` for numeric columns, ``string`` for categorical ones.
@@ -18,7 +20,6 @@ scikit-learn) and an unknown category encodes to all zeros (as with
 
 from __future__ import annotations
 
-import pickletools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -137,37 +138,3 @@ class OnnxModel:
     def predict_proba_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """P(default) for a list of row dicts, without building a DataFrame."""
         return self.run(self.feeds_from_records(records))
-
-
-def pickle_globals(data: bytes) -> list[str]:
-    """The ``module.name`` callables and classes a pickle would import when loaded.
-
-    Read from the opcodes without executing anything. A quick look, not a
-    security scanner: it follows ``GLOBAL``/``STACK_GLOBAL`` and the memo, which
-    is what the standard pickler writes.
-    """
-    found: list[str] = []
-    memo: dict[int, Any] = {}
-    strings: list[Any] = []  # values pushed most recently (strings or None)
-    for op, arg, _ in pickletools.genops(data):
-        if op.name == "GLOBAL":
-            module, name = str(arg).split(" ", 1)
-            found.append(f"{module}.{name}")
-            strings.append(None)
-        elif op.name == "STACK_GLOBAL":
-            if len(strings) >= 2 and all(isinstance(s, str) for s in strings[-2:]):
-                found.append(f"{strings[-2]}.{strings[-1]}")
-            else:
-                found.append("<unknown>")
-            strings.append(None)
-        elif op.name == "MEMOIZE":
-            memo[len(memo)] = strings[-1] if strings else None
-        elif op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
-            memo[int(arg)] = strings[-1] if strings else None
-        elif op.name in ("GET", "BINGET", "LONG_BINGET"):
-            strings.append(memo.get(int(arg)))
-        elif isinstance(arg, str) and ("UNICODE" in op.name or "STRING" in op.name):
-            strings.append(arg)
-        elif op.name not in ("FRAME", "PROTO", "MARK"):
-            strings.append(None)
-    return sorted(set(found))

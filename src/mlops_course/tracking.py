@@ -54,7 +54,7 @@ QUIET_ENV = {
 
 
 def quiet_mlflow() -> None:
-    """No run links, progress bars or INFO lines from MLflow in this process; warnings stay."""
+    """No run links, progress bars or INFO lines from MLflow here; warnings stay."""
     import logging
 
     os.environ.update(QUIET_ENV)
@@ -62,7 +62,7 @@ def quiet_mlflow() -> None:
 
 
 def mlflow_server_args(folder: Path) -> list[str]:
-    """The ``mlflow server`` command for a store in ``folder`` (``{port}`` left to fill)."""
+    """The ``mlflow server`` argv for ``folder``; ``{host}`` and ``{port}`` to fill."""
     return [
         tool("mlflow"),
         "server",
@@ -87,7 +87,7 @@ def mlflow_server(
     timeout: float = 120,
     env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
-    """Run an MLflow tracking server storing into ``folder``; yield it (``.url``: the URI).
+    """Run an MLflow tracking server storing into ``folder``; yield it (``.url``).
 
     Runs and registered models go to ``folder/mlflow.db`` (SQLite), artifacts to
     ``folder/artifacts`` (uploaded over HTTP through the server), the server's
@@ -186,7 +186,7 @@ def runs_table(
 def split_summary(split: Split) -> dict[str, dict[str, object]]:
     """Rows, default rate and time range of each part of a train/valid/test split."""
     summary: dict[str, dict[str, object]] = {}
-    for part, frame in zip(split._fields, split):
+    for part, frame in zip(split._fields, split, strict=True):
         times = frame[TIMESTAMP_COLUMN]
         summary[part] = {
             "rows": int(len(frame)),
@@ -210,7 +210,7 @@ MODEL_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops")
 
 
 def pinned_requirements(packages: Sequence[str] = MODEL_PACKAGES) -> list[str]:
-    """``name==version`` of installed ``packages``, for ``log_model(pip_requirements=...)``.
+    """``name==version`` of installed ``packages``, for ``pip_requirements=``.
 
     Giving MLflow the requirements skips its inference step, which imports the
     model in a subprocess and may try the network.
