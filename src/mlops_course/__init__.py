@@ -10,10 +10,10 @@ Modules (import them explicitly; importing has no side effects):
 - ``mlops_course.pipeline``: the training pipeline as DVC stages, DVC project set-up.
 - ``mlops_course.tracking``: a local MLflow server, data fingerprints, run tables.
 - ``mlops_course.serialization``: ONNX export and inference of the course model.
-- ``mlops_course.serving``: the FastAPI model service (app factory, engines, settings).
+- ``mlops_course.serving``: the FastAPI model service (app factory, ONNX engine).
 - ``mlops_course.loadtest``: a bounded loopback load generator for the service.
-- ``mlops_course.containers``: a Dockerfile parser and checker.
-- ``mlops_course.hygiene``: repository hygiene checks used by the pre-commit hooks.
+- ``mlops_course.containers``: the course's Dockerfile rules (hadolint lints).
+- ``mlops_course.hygiene``: the notebook-output check used by a pre-commit hook.
 """
 
 __version__ = "0.1.0"
