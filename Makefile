@@ -8,13 +8,8 @@ NB     ?= notebooks
 PYTEST_ARGS ?=
 
 # Same results on every run: one BLAS thread, fixed hash seed, no telemetry.
-export OMP_NUM_THREADS=1
-export OPENBLAS_NUM_THREADS=1
-export MKL_NUM_THREADS=1
-export PYTHONHASHSEED=0
-export FEAST_USAGE=False
-export DO_NOT_TRACK=1
-export MLFLOW_ENABLE_TELEMETRY=false
+# tools/determinism.env is the one list (conftest.py reads it too).
+include tools/determinism.env
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: venv book test test-fast lab outputs bench-serving hooks lock clean
