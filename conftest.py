@@ -39,6 +39,11 @@ def determinism_env() -> dict[str, str]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "notebook: executes a course notebook (slow)")
     config.addinivalue_line("markers", "book: builds the Jupyter Book (slow)")
+    config.addinivalue_line(
+        "markers",
+        "slow: starts a kernel, a server or an external tool (dvc, uv, mlflow); "
+        "`make test` runs it, `make test-fast` skips it",
+    )
     for name, value in determinism_env().items():
         os.environ.setdefault(name, value)
     # Kernels started by papermill and nbval inherit this root. Each worker has

@@ -69,6 +69,7 @@ def _harness(notebooks: list[str], tmp_path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_each_notebook_runs_twice_in_a_row_in_one_workspace(tmp_path):
     # leftover_state.ipynb keeps its workspace between runs (fresh=False) and
     # fails when it finds its own earlier file. Papermill runs it first and
@@ -84,17 +85,20 @@ def test_each_notebook_runs_twice_in_a_row_in_one_workspace(tmp_path):
     assert "1 failed, 5 passed" in out, out[-1000:]
 
 
+@pytest.mark.slow
 def test_nbval_passes_a_notebook_whose_outputs_match(tmp_path):
     done = _nbval("good.ipynb", tmp_path)
     assert done.returncode == 0, done.stdout[-3000:]
 
 
+@pytest.mark.slow
 def test_nbval_fails_on_a_changed_stored_metric(tmp_path):
     done = _nbval("changed_output.ipynb", tmp_path)
     assert done.returncode == 1, done.stdout[-3000:]
     assert "14.9999" in done.stdout and "15.0" in done.stdout
 
 
+@pytest.mark.slow
 def test_papermill_fails_on_a_failing_cell(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="ZeroDivisionError"):
         pm.execute_notebook(
@@ -111,6 +115,7 @@ def test_the_run_is_offline():
         socket.getaddrinfo("pypi.org", 443)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not OFFLINE_RUN, reason="run through tools/offline (make test)")
 def test_papermill_fails_on_a_hidden_download(tmp_path):
     with pytest.raises(
