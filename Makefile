@@ -8,16 +8,11 @@ NB     ?= notebooks
 PYTEST_ARGS ?=
 
 # Same results on every run: one BLAS thread, fixed hash seed, no telemetry.
-export OMP_NUM_THREADS=1
-export OPENBLAS_NUM_THREADS=1
-export MKL_NUM_THREADS=1
-export PYTHONHASHSEED=0
-export FEAST_USAGE=False
-export DO_NOT_TRACK=1
-export MLFLOW_ENABLE_TELEMETRY=false
+# tools/determinism.env is the one list (conftest.py reads it too).
+include tools/determinism.env
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv book test test-fast lab outputs bench-serving hooks lock clean
+.PHONY: venv book test test-fast lab outputs chapter bench-serving hooks lock clean
 
 venv: $(STAMP)
 
@@ -39,9 +34,9 @@ book: venv
 test: venv
 	tools/offline $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-## Only the fast tests (no notebook execution, no book build).
+## Only the fast tests: no notebook, kernel, server or external tool, no book build.
 test-fast: venv
-	tools/offline $(BIN)/python -m pytest -n 2 -m "not notebook and not book" tests $(PYTEST_ARGS)
+	tools/offline $(BIN)/python -m pytest -n 2 -m "not notebook and not book and not slow" tests $(PYTEST_ARGS)
 
 ## JupyterLab on the course, with the course's environment.
 lab: venv
@@ -50,6 +45,10 @@ lab: venv
 ## Re-execute notebooks in place and store their outputs (NB=notebooks/01_x.ipynb for one).
 outputs: venv
 	tools/offline $(BIN)/python tools/execute.py $(NB)
+
+## Skeleton of a new chapter: make chapter NN=08 SLUG=feature_store TITLE="Feature stores"
+chapter: venv
+	$(BIN)/python tools/new_chapter.py "$(NN)" "$(SLUG)" "$(TITLE)"
 
 ## Serving benchmark on loopback (prints a table; not part of `make test`).
 bench-serving: venv

@@ -1,8 +1,12 @@
-"""Shared checks of notebook files, used by the repo and harness tests."""
+"""Shared checks of notebook files, used by the repo, harness and scaffold tests."""
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import re
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 import yaml
@@ -10,6 +14,26 @@ import yaml
 from mlops_course import hygiene
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "mlops_course"
+NOTEBOOK_NAME = re.compile(r"\d\d_[a-z0-9_]+\.ipynb")
+CHAPTER_MAP_START = "<!-- chapter-map:start -->"
+CHAPTER_MAP_END = "<!-- chapter-map:end -->"
+CHAPTER_MAP_HEADER = (
+    "| chapter | notebook | package modules it imports | tests of those modules |\n"
+    "| --- | --- | --- | --- |"
+)
+
+#: Code a notebook must not contain, and why.
+ANTI_PATTERNS = {
+    r"sys\.path\.(append|insert)": "import the installed course package instead",
+    r"from mlops_course[\w.]* import \*": "use explicit imports",
+    r"artifact_path\s*=": "MLflow 3 uses name=",
+    r"transition_model_version_stage": "registry stages are deprecated: use aliases",
+    r"evidently\.(report|test_suite|metric_preset)\b": "removed Evidently modules",
+    r"shell\s*=\s*True": "pass argument lists, never a shell string",
+    r"filterwarnings\(\s*['\"]ignore['\"]\s*\)": "filter one warning narrowly, not all",
+    r"\bport\s*=\s*\d{2,5}\b": "never hard-code a port: use servers.free_port()",
+}
 
 
 def toc_files(toc_path: Path = ROOT / "_toc.yml") -> list[str]:
@@ -44,13 +68,123 @@ def ci_parameters(name: str) -> dict:
 
 
 def tags(cell) -> list[str]:
+    """The tags of one notebook cell."""
     return list(cell.get("metadata", {}).get("tags", []))
 
 
 def output_problems(nb) -> list[str]:
-    """Errors, warnings and machine paths in a notebook's outputs (the pre-commit hook's check)."""
+    """Errors, warnings and machine paths in a notebook's outputs (as the hook)."""
     return hygiene.output_problems(nb)
 
 
 def read(path: Path):
+    """A notebook file as an nbformat v4 node."""
     return nbformat.read(path, as_version=4)
+
+
+def lock_tool() -> ModuleType:
+    """tools/lock.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("lock", ROOT / "tools" / "lock.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def structure_problems(nb) -> list[str]:
+    """What breaks the chapter pattern: schema, kernel, parameters cell, title."""
+    problems = []
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as error:
+        problems.append(f"not a valid notebook: {error.message}")
+    if nb.metadata.get("kernelspec", {}).get("name") != "python3":
+        problems.append("kernelspec must be python3")
+    marked = [i for i, c in enumerate(nb.cells) if "parameters" in tags(c)]
+    if len(marked) != 1:
+        problems.append(f"expected one cell tagged 'parameters', got cells {marked}")
+    first = nb.cells[0] if nb.cells else None
+    if not (first and first.cell_type == "markdown" and first.source.startswith("# ")):
+        problems.append("the first cell must be a markdown '# Title'")
+    return problems
+
+
+def anti_pattern_problems(nb) -> list[str]:
+    """The ANTI_PATTERNS a notebook's code contains, each with the reason."""
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    found = ANTI_PATTERNS.items()
+    return [f"{pat}: {why}" for pat, why in found if re.search(pat, code)]
+
+
+def imported_modules(source: str) -> set[str]:
+    """The ``mlops_course`` modules Python (or IPython) code imports, by short name."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    tree = ast.parse(TransformerManager().transform_cell(source))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == PACKAGE and len(parts) > 1 and _is_module(parts[1]):
+                found.add(parts[1])
+    return found
+
+
+def _is_module(name: str) -> bool:
+    return importlib.util.find_spec(f"{PACKAGE}.{name}") is not None
+
+
+def notebook_modules(nb) -> set[str]:
+    """The ``mlops_course`` modules a notebook's code cells import."""
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    return set().union(*(imported_modules(source) for source in code))
+
+
+def covering_tests(modules: set[str]) -> list[str]:
+    """The test files of ``modules`` (see the chapter map in CONTRIBUTING.md)."""
+    # A module's own file is tests/test_<module>.py (``_and_`` joins two modules);
+    # a module without one is covered by every test file that imports it.
+    files = sorted((ROOT / "tests").glob("test_*.py"))
+    found: set[str] = set()
+    for module in modules:
+        own = [
+            f for f in files if module in f.stem.removeprefix("test_").split("_and_")
+        ]
+        candidates = own or files
+        found.update(
+            f.name for f in candidates if module in imported_modules(f.read_text())
+        )
+    return sorted(found)
+
+
+def chapter_row(path: Path) -> list[str]:
+    """The chapter map's cells for one notebook: chapter, notebook, modules, tests."""
+    nb = read(path)
+    title = nb.cells[0].source.splitlines()[0].removeprefix("# ").strip()
+    modules = notebook_modules(nb)
+    return [
+        f"{path.stem[:2]} {title}",
+        f"`notebooks/{path.name}`",
+        ", ".join(f"`{m}`" for m in sorted(modules)) or "none",
+        ", ".join(f"`{t}`" for t in covering_tests(modules)) or "none",
+    ]
+
+
+def format_row(cells: list[str]) -> str:
+    """One markdown table row."""
+    return "| " + " | ".join(cells) + " |"
+
+
+def chapter_map(text: str) -> list[list[str]]:
+    """The rows of the chapter map table in CONTRIBUTING.md, as lists of cells."""
+    start, end = text.index(CHAPTER_MAP_START), text.index(CHAPTER_MAP_END)
+    rows = []
+    for line in text[start:end].splitlines()[1:]:
+        if line.startswith("|") and not line.startswith("| ---"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows[1:]  # without the header

@@ -76,8 +76,16 @@ def test_sensitive_attribute_has_a_known_indirect_gap():
     assert rates["F"] > rates["M"]  # through income only: no gender term in the truth
 
 
-def test_scales_to_large_sizes_quickly():
-    assert len(generate_applications(200_000, seed=0)) == 200_000
+def test_large_batches_keep_fixed_width_ids_in_row_order():
+    frame = generate_applications(200_000, seed=0)
+    assert len(frame) == 200_000
+    for column, width in (("application_id", 9), ("customer_id", 8)):
+        ids = frame[column]
+        assert (ids.str.len() == width).all(), f"{column} lost its zero padding"
+    # zero padding keeps text order equal to row order, so sorting by id is stable
+    assert frame["application_id"].is_unique
+    assert frame["application_id"].is_monotonic_increasing
+    assert 0.08 < frame[TARGET].mean() < 0.18
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
+import subprocess
 
-import nbformat
 import pytest
 
+from mlops_course.shell import tool
 from tests.nbchecks import (
+    CHAPTER_MAP_END,
+    CHAPTER_MAP_HEADER,
+    CHAPTER_MAP_START,
+    NOTEBOOK_NAME,
     ROOT,
+    anti_pattern_problems,
+    chapter_map,
+    chapter_row,
     ci_parameters,
+    format_row,
+    lock_tool,
     output_problems,
     read,
+    structure_problems,
     tags,
     toc_files,
     toc_notebooks,
 )
 
 NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
-
-
-def _lock_module():
-    spec = importlib.util.spec_from_file_location("lock", ROOT / "tools" / "lock.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_every_toc_entry_exists():
@@ -44,24 +47,14 @@ def test_every_notebook_is_in_the_toc():
 
 
 def test_notebook_names_follow_the_convention():
-    bad = [
-        p.name
-        for p in NOTEBOOK_FILES
-        if not re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name)
-    ]
+    bad = [p.name for p in NOTEBOOK_FILES if not NOTEBOOK_NAME.fullmatch(p.name)]
     assert not bad, f"notebooks must be named NN_slug.ipynb: {bad}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
 def test_notebook_is_valid_and_has_one_parameters_cell(path):
-    nb = read(path)
-    nbformat.validate(nb)
-    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
-    marked = [i for i, c in enumerate(nb.cells) if "parameters" in tags(c)]
-    assert len(marked) == 1, (
-        f"{path.name}: expected one cell tagged 'parameters', got {marked}"
-    )
-    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    problems = structure_problems(read(path))
+    assert not problems, f"{path.name}: {problems}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
@@ -83,18 +76,7 @@ def test_stored_outputs_are_clean(path):
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
 def test_notebook_code_avoids_known_anti_patterns(path):
-    code = "\n".join(c.source for c in read(path).cells if c.cell_type == "code")
-    forbidden = {
-        r"sys\.path\.(append|insert)": "import the installed course package instead",
-        r"from mlops_course[\w.]* import \*": "use explicit imports",
-        r"artifact_path\s*=": "MLflow 3 uses name=",
-        r"transition_model_version_stage": "registry stages are deprecated: use aliases",
-        r"evidently\.(report|test_suite|metric_preset)\b": "removed Evidently modules",
-        r"shell\s*=\s*True": "pass argument lists, never a shell string",
-        r"filterwarnings\(\s*['\"]ignore['\"]\s*\)": "filter one warning narrowly, not all",
-        r"\bport\s*=\s*\d{2,5}\b": "never hard-code a port: use servers.free_port()",
-    }
-    found = [f"{pat}: {why}" for pat, why in forbidden.items() if re.search(pat, code)]
+    found = anti_pattern_problems(read(path))
     assert not found, f"{path.name}: {found}"
 
 
@@ -115,33 +97,81 @@ def test_ci_parameters_name_existing_notebooks_and_parameters():
 
 
 def test_environment_files_are_derived_from_the_lock():
-    lock = _lock_module()
+    lock = lock_tool()
     text = (ROOT / "requirements.lock").read_text()
     assert (ROOT / "environment.yml").read_text() == lock.render_environment(
         text, binder=False
-    )
+    ), "environment.yml drifted from requirements.lock: run `make lock`"
     assert (ROOT / "binder" / "environment.yml").read_text() == lock.render_environment(
         text, binder=True
-    ), (
-        "binder/environment.yml drifted from requirements.lock: run `python tools/lock.py --envs`"
-    )
+    ), "binder/environment.yml drifted: run `python tools/lock.py --envs`"
 
 
 def test_lock_pins_every_top_level_requirement():
-    pinned = {
-        line.split("==")[0].lower().replace("_", "-")
-        for line in (ROOT / "requirements.lock").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    }
-    wanted = [
-        re.split(r"[<>=\[ ]", line.strip())[0].lower().replace("_", "-")
-        for line in (ROOT / "requirements.in").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    missing = [w for w in wanted if w not in pinned]
+    lock = lock_tool()
+    pinned = lock.pinned_names((ROOT / "requirements.lock").read_text())
+    lines = (ROOT / "requirements.in").read_text().splitlines()
+    wanted = [name for name in map(lock.requirement_name, lines) if name]
+    assert len(wanted) > 10, "requirements.in parsed to almost nothing"
+    missing = [name for name in wanted if name not in pinned]
     assert not missing, (
         f"requirements.in names packages the lock does not pin: {missing}"
     )
+
+
+def test_lock_records_hashes_for_every_exact_pin():
+    lock = lock_tool()
+    text = (ROOT / "requirements.lock").read_text()
+    assert len(lock.pins(text)) > 100
+    bad = lock.unpinned_or_unhashed(text)
+    assert not bad, f"lock entries without an exact pin or a sha256 hash: {bad}"
+
+
+def test_lock_checks_catch_a_missing_hash_and_a_loose_pin():
+    lock = lock_tool()
+    text = "\n".join(
+        ["a==1.0 \\", "    --hash=sha256:00", "b==2.0", "    # via a"]
+        + ["c>=1 \\", "    --hash=sha256:11"]
+    )
+    assert lock.unpinned_or_unhashed(text) == ["b==2.0", "c>=1"]
+    assert lock.pinned_names(text) == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["check", "--output-format", "concise"], ["format", "--check"]],
+    ids=["check", "format"],
+)
+def test_ruff_passes_on_the_repository(command):
+    done = subprocess.run(
+        [tool("ruff"), *command, "--no-cache", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, (
+        f"`ruff {command[0]}` fails (fix it, or run `ruff format FILE`):\n"
+        + (done.stdout + done.stderr)[-4000:]
+    )
+
+
+def test_chapter_map_in_contributing_matches_the_notebooks():
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    assert CHAPTER_MAP_START in text and CHAPTER_MAP_END in text
+    assert CHAPTER_MAP_HEADER in text, "the chapter map's header row changed"
+    rows = {row[1]: row for row in chapter_map(text) if len(row) > 1}
+    expected = [chapter_row(path) for path in toc_notebooks()]
+    fixes = []
+    for row in expected:
+        if rows.get(row[1]) != row:
+            verb = "replace the row" if row[1] in rows else "add a row"
+            fixes.append(f"{verb} for {row[1]} with:\n{format_row(row)}")
+    wanted = {row[1] for row in expected}
+    fixes += [f"remove the row for {name}" for name in rows if name not in wanted]
+    order = [row[1] for row in chapter_map(text)]
+    if not fixes and order != [row[1] for row in expected]:
+        fixes.append("put the rows in _toc.yml order")
+    assert not fixes, "CONTRIBUTING.md chapter map drifted:\n" + "\n".join(fixes)
 
 
 def test_binder_installs_the_course_package():
@@ -159,8 +189,6 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_no_generated_state_is_tracked():
-    import subprocess
-
     files = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()

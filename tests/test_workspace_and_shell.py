@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,8 +37,10 @@ def test_default_root_is_the_checkout(monkeypatch):
     assert course_root() == root
 
 
-def test_run_resolves_tools_beside_python_and_reports_failures(tmp_path):
-    assert tool("python").startswith(sys.prefix) or tool("python")
+def test_run_resolves_tools_beside_python_and_reports_failures(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing to find on PATH
+    assert tool("python") == str(Path(sys.executable).parent / "python")
+    monkeypatch.undo()
     done = run(["git", "init", "-q", str(tmp_path / "repo")])
     assert done.returncode == 0
     with pytest.raises(CommandError, match="exited with"):

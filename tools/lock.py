@@ -49,6 +49,28 @@ def pins(lock_text: str) -> list[str]:
     return found
 
 
+def pinned_names(lock_text: str) -> set[str]:
+    """The canonical names of every project the lock pins."""
+    return {requirement_name(pin) for pin in pins(lock_text)}
+
+
+def unpinned_or_unhashed(lock_text: str) -> list[str]:
+    """Lock entries that are not one exact ``==`` pin or carry no sha256 hash."""
+    entries: list[list[str]] = []
+    for line in lock_text.splitlines():
+        if not line[:1].isspace() and requirement_name(line) is not None:
+            entries.append([line])
+        elif entries and line.strip().startswith("--hash=sha256:"):
+            entries[-1].append(line)
+    bad = []
+    for first, *hashes in entries:
+        pin = first.split("#", 1)[0].strip().rstrip("\\").strip()
+        specs = list(Requirement(pin).specifier)
+        if len(specs) != 1 or specs[0].operator != "==" or not hashes:
+            bad.append(pin)
+    return bad
+
+
 def render_environment(lock_text: str, *, binder: bool) -> str:
     """The conda environment file derived from the lock."""
     lines = [
@@ -65,7 +87,8 @@ def render_environment(lock_text: str, *, binder: bool) -> str:
     ]
     if not binder:
         lines.append(
-            "      - -e .  # the course package (Binder installs it in binder/postBuild)"
+            "      - -e .  # the course package"
+            " (Binder installs it in binder/postBuild)"
         )
     lines += [f"      - {pin}" for pin in pins(lock_text)]
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ Nothing here reads the environment, the clock or the network: the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -24,7 +24,6 @@ import pandas as pd
 #: Fixed start of the reference period (no ``now()`` anywhere in the course).
 REFERENCE_DATE = datetime(2025, 1, 1, tzinfo=UTC)
 
-ID_COLUMNS = ["application_id", "customer_id"]
 TIMESTAMP_COLUMN = "event_timestamp"
 TARGET = "default"
 SENSITIVE = "gender"
@@ -88,7 +87,6 @@ class _Shift:
     new_purpose_share: float = 0.0
     concept: bool = False
     broken_feed: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 SCENARIOS: dict[str, tuple[DriftTruth, _Shift]] = {
@@ -307,7 +305,7 @@ def time_split(
     test_fraction: float = 0.15,
     time_column: str = TIMESTAMP_COLUMN,
 ) -> Split:
-    """Split by event time: the past trains, the near future validates, the last part tests."""
+    """Split by event time: past trains, near future validates, the last part tests."""
     if not 0 < valid_fraction < 1 or not 0 < test_fraction < 1:
         raise ValueError("valid_fraction and test_fraction must be between 0 and 1")
     if valid_fraction + test_fraction >= 1:

@@ -50,7 +50,7 @@ def run(
     check: bool = True,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess:
-    """Run ``args`` (first item resolved with :func:`tool`) and return the completed process."""
+    """Run ``args`` (the first found with :func:`tool`); return the finished process."""
     argv = [tool(str(args[0])), *map(str, args[1:])]
     done = subprocess.run(
         argv,
@@ -64,7 +64,8 @@ def run(
         shown = " ".join([Path(argv[0]).name, *argv[1:]])
         raise CommandError(
             f"`{shown}` exited with {done.returncode}\n"
-            f"--- stdout ---\n{done.stdout[-3000:]}\n--- stderr ---\n{done.stderr[-3000:]}"
+            f"--- stdout ---\n{done.stdout[-3000:]}\n"
+            f"--- stderr ---\n{done.stderr[-3000:]}"
         )
     return done
 
