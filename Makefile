@@ -12,7 +12,8 @@ PYTEST_ARGS ?=
 include tools/determinism.env
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv book test test-fast lab outputs chapter bench-serving hooks lock clean
+.PHONY: venv book test test-fast lab outputs chapter bench-serving hooks lock clean \
+	check-book vendor-mermaid lint mlflow-ui-images
 
 venv: $(STAMP)
 
@@ -40,7 +41,8 @@ test-fast: venv
 
 ## JupyterLab on the course, with the course's environment.
 lab: venv
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
+		--LabApp.default_url=/lab/tree/notebooks
 
 ## Re-execute notebooks in place and store their outputs (NB=notebooks/01_x.ipynb for one).
 outputs: venv
@@ -64,3 +66,21 @@ lock: venv
 
 clean:
 	rm -rf _build .workspace .pytest_cache
+
+## Load every page of the built book in headless Chromium: console errors, broken links,
+## missing images, undrawn diagrams, requests beyond loopback (screenshots: _build/screenshots).
+check-book: book
+	tools/offline $(BIN)/python -m tests.browser _build/html
+
+## Re-fetch the pinned mermaid.js into book/_static (npm) and verify its SHA-256.
+vendor-mermaid: venv
+	$(BIN)/python tools/vendor_mermaid.py
+
+## Every pre-commit hook on every file (ruff, hadolint, large/model files, notebook outputs).
+lint: venv
+	$(BIN)/pre-commit run --all-files
+
+## Regenerate chapter 3's MLflow UI screenshots (book/images/mlflow_ui_*.png) from a real
+## `mlflow server` on loopback; needs Debian's Chromium (apt-get install chromium).
+mlflow-ui-images: venv
+	tools/offline $(BIN)/python tools/mlflow_ui_screenshot.py

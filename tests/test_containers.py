@@ -381,6 +381,7 @@ def _image_distributions(dockerfile: str) -> set[str]:
         ("serve.Dockerfile", ["mlops_course.serving", "mlflow.sklearn", "skops.io"]),
     ],
 )
+@pytest.mark.slow
 def test_each_image_installs_what_its_entry_point_imports(dockerfile, entry_modules):
     done = _import_in_image(_image_distributions(dockerfile), *entry_modules)
     assert done.returncode == 0, f"{dockerfile} misses a package:\n{done.stderr}"

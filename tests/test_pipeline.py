@@ -111,6 +111,7 @@ def test_missing_inputs_say_what_to_do(tmp_path):
         prepare(tmp_path)
 
 
+@pytest.mark.slow
 def test_command_line_runs_a_stage_in_the_working_directory(tmp_path, capsys):
     write_project(tmp_path, SMALL)
     done = subprocess.run(
@@ -137,6 +138,7 @@ def test_md5_helpers(tmp_path):
         recorded_md5(pointer)
 
 
+@pytest.mark.slow
 def test_dvc_repro_runs_the_pipeline_in_a_real_repo(tmp_path):
     repo = init_repo(tmp_path / "repo", remote=tmp_path / "remote")
     assert run(["git", "config", "--local", "user.name"], cwd=repo).stdout.strip()
@@ -161,6 +163,7 @@ def test_dvc_repro_runs_the_pipeline_in_a_real_repo(tmp_path):
     assert (repo / ".dvc" / "site-cache").is_dir()  # DVC's scratch state stays local
 
 
+@pytest.mark.slow
 def test_pipeline_works_on_a_dvc_added_data_file(tmp_path):
     repo = init_repo(tmp_path / "repo")
     frame = generate_applications(1_200, seed=3)

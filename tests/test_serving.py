@@ -432,6 +432,7 @@ def log_version(pipeline, data, *, threshold: float | None) -> str:
     return str(info.registered_model_version)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 # SQLAlchemy 2.1 warns about MLflow's own store code (STACK_FACTS): not ours to fix.
 @pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
@@ -484,6 +485,7 @@ async def test_registry_model_is_loaded_by_version_with_its_threshold(
 
 
 # ----------------------------------------------------------------------- real server
+@pytest.mark.slow
 def test_real_uvicorn_process_serves_over_http(settings, pipeline, data, tmp_path):
     rows = data[1].iloc[:5]
     with serve(

@@ -92,6 +92,7 @@ def tracked(tmp_path_factory):
     return seen
 
 
+@pytest.mark.slow
 def test_server_logs_and_reads_back_a_run_over_http(tracked):
     assert tracked["open_inside"]
     assert tracked["server"].url.startswith("http://127.0.0.1:")
@@ -112,6 +113,7 @@ def test_server_args_are_the_command_the_chapter_explains(tmp_path):
     assert (flags["--host"], flags["--port"]) == ("{host}", "{port}")
 
 
+@pytest.mark.slow
 def test_server_runs_without_the_job_runner(tracked):
     # The `mlflow server` CLI and one uvicorn worker; no huey job consumers.
     group = tracked["group"]
@@ -120,6 +122,7 @@ def test_server_runs_without_the_job_runner(tracked):
     assert len(group) == 2
 
 
+@pytest.mark.slow
 def test_server_stores_runs_in_sqlite_and_artifacts_in_the_folder(tracked):
     folder = tracked["folder"]
     assert (folder / "mlflow.db").stat().st_size > 0
@@ -130,12 +133,14 @@ def test_server_stores_runs_in_sqlite_and_artifacts_in_the_folder(tracked):
     assert "Uvicorn running" in (folder / "server.log").read_text()
 
 
+@pytest.mark.slow
 def test_server_is_stopped_after_the_with_block(tracked):
     server = tracked["server"]
     assert not port_is_open(server.port)
     assert _process_gone(server.pid)
 
 
+@pytest.mark.slow
 def test_server_is_stopped_when_the_block_raises(tmp_path):
     with pytest.raises(RuntimeError, match="boom"), mlflow_server(tmp_path) as server:
         raise RuntimeError("boom")
@@ -143,6 +148,7 @@ def test_server_is_stopped_when_the_block_raises(tmp_path):
     assert _process_gone(server.pid)
 
 
+@pytest.mark.slow
 def test_runs_table_is_tidy_sorted_and_rounded(tracked):
     table = runs_table(
         tracked["runs"],
