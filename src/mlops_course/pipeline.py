@@ -3,9 +3,9 @@
 Two forms of the same four stages (generate, prepare, train, evaluate):
 
 - **Stage scripts in the project** (chapters 2 and 7). :func:`copy_template`
-  copies ``src/generate.py``, ``src/prepare.py``, ``src/train.py``,
-  ``src/evaluate.py`` and ``params.yaml`` from the package's
-  ``project_template`` folder into a DVC project. The learner wires them with
+  copies ``src/generate.py``, ``src/prepare.py``, ``src/train.py`` and
+  ``src/evaluate.py`` from the package's ``project_template`` folder into a DVC
+  project and writes its ``params.yaml``. The learner wires them with
   ``dvc stage add``, listing each script under ``deps``, so editing the code
   makes ``dvc repro`` re-run that stage. Their ``metrics.json`` holds the
   threshold chosen on validation and the metrics of the valid and test splits.
@@ -292,7 +292,7 @@ def init_repo(
     return path
 
 
-#: The stage scripts and parameters chapters 2 and 7 copy into their DVC project.
+#: The stage scripts chapters 2 and 7 copy into their DVC project.
 TEMPLATE = Path(__file__).resolve().parent / "project_template"
 SCRIPTS = tuple(f"src/{stage}.py" for stage in STAGES)
 
@@ -303,9 +303,9 @@ def copy_template(
     *,
     generate: bool = True,
 ) -> list[Path]:
-    """Copy the stage scripts and ``params.yaml`` into the project at ``path``.
+    """Copy the stage scripts into the project at ``path``; write ``params.yaml``.
 
-    ``params`` update the template's parameters section by section; without
+    ``params`` update :data:`DEFAULT_PARAMS` section by section; without
     ``generate`` the project has no ``src/generate.py`` and no ``data`` section
     (its data file is ``dvc add``-ed instead). Returns the written paths.
     """
@@ -318,9 +318,7 @@ def copy_template(
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(TEMPLATE / script, target)
         written.append(target)
-    values = yaml.safe_load((TEMPLATE / PARAMS).read_text())
-    for section, updates in (params or {}).items():
-        values.setdefault(section, {}).update(updates)
+    values = merge_params(params)
     if not generate:
         values.pop("data", None)
     (path / PARAMS).write_text(yaml.safe_dump(values, sort_keys=False))
