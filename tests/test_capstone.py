@@ -90,7 +90,9 @@ def test_registered_champion_predicts_probabilities_and_carries_its_threshold(
 def test_default_predict_fn_returns_labels(fitted, store):
     """The defect chapter 7 fixes: without pyfunc_predict_fn, pyfunc gives 0/1."""
     model, example = fitted
-    uri = log_and_register(model, example, store, "labels-only")
+    labels = model.predict(example).astype(float)  # float: no integer-column hint
+    signature = mlflow.models.infer_signature(example, labels)
+    uri = log_and_register(model, example, store, "labels-only", signature=signature)
     predicted = np.asarray(mlflow.pyfunc.load_model(uri).predict(example))
     assert predicted.ndim == 1
     assert set(np.unique(predicted)) <= {0, 1}
