@@ -1,17 +1,26 @@
-"""The course's training pipeline as DVC stages (chapter 2, reused by the capstone).
+"""The course's training pipeline as DVC stages (chapters 2 and 7; chapter 6's image).
 
-Each stage is a command run from inside a DVC project folder, reading that
-folder's ``params.yaml``::
+Two forms of the same four stages (generate, prepare, train, evaluate):
 
-    python -m mlops_course.pipeline generate   # params data.*     -> data/applications.parquet
-    python -m mlops_course.pipeline prepare    # params prepare.*  -> data/prepared/*.parquet
-    python -m mlops_course.pipeline train      # params train.*    -> models/model.joblib
-    python -m mlops_course.pipeline evaluate   #                   -> metrics.json
+- **Stage scripts in the project** (chapters 2 and 7). :func:`copy_template`
+  copies ``src/generate.py``, ``src/prepare.py``, ``src/train.py`` and
+  ``src/evaluate.py`` from the package's ``project_template`` folder into a DVC
+  project and writes its ``params.yaml``. The learner wires them with
+  ``dvc stage add``, listing each script under ``deps``, so editing the code
+  makes ``dvc repro`` re-run that stage. Their ``metrics.json`` holds the
+  threshold chosen on validation and the metrics of the valid and test splits.
+- **Module stages** (chapter 6's training image runs them as its entry point)::
 
-:func:`write_project` writes a ready-made ``dvc.yaml`` and ``params.yaml`` wiring
-these stages together; :func:`init_repo` makes a folder a git + DVC repository
-that stays offline and keeps DVC's scratch state inside the project.
-The same inputs give a byte-identical ``metrics.json``.
+    python -m mlops_course.pipeline generate  # data.*    -> data/applications.parquet
+    python -m mlops_course.pipeline prepare   # prepare.* -> data/prepared/*.parquet
+    python -m mlops_course.pipeline train     # train.*   -> models/model.joblib
+    python -m mlops_course.pipeline evaluate  #           -> metrics.json
+
+  :func:`write_project` writes a ready-made ``dvc.yaml`` and ``params.yaml``
+  wiring these; the same inputs give a byte-identical ``metrics.json``.
+
+:func:`init_repo` makes a folder a git + DVC repository that stays offline and
+keeps DVC's scratch state inside the project.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -43,7 +53,7 @@ PARAMS = "params.yaml"
 STAGES = ("generate", "prepare", "train", "evaluate")
 METRIC_NAMES = ("roc_auc", "average_precision", "brier", "expected_cost", "threshold")
 
-#: The parameters of every stage; ``train`` keys other than kind/seed are hyperparameters.
+#: The parameters of every stage; ``train`` keys besides kind/seed are hyperparameters.
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "data": {"n_rows": 5_000, "seed": 42},
     "prepare": {"valid_fraction": 0.15, "test_fraction": 0.15},
@@ -86,7 +96,7 @@ def fit(train: pd.DataFrame, train_params: Mapping[str, Any]):
 
 
 def evaluate_model(model, valid: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
-    """Test metrics at the cost-minimising threshold chosen on validation, 6 decimals."""
+    """Test metrics at the cost-minimising threshold chosen on valid, 6 decimals."""
     from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
     from mlops_course.modeling import best_threshold, expected_cost, features_and_target
@@ -111,7 +121,7 @@ def evaluate_model(model, valid: pd.DataFrame, test: pd.DataFrame) -> dict[str, 
 def fit_and_score(
     frame: pd.DataFrame, params: Mapping | None = None
 ) -> dict[str, float]:
-    """The whole pipeline in memory: split, fit, evaluate (same numbers as the stages)."""
+    """The whole pipeline in memory: split, fit, evaluate (the stages' numbers)."""
     params = merge_params(params)
     split = time_split(frame, **params["prepare"])
     model = fit(split.train, params["train"])
@@ -119,7 +129,7 @@ def fit_and_score(
 
 
 def generate(root: str | Path = ".") -> Path:
-    """Stage ``generate``: write the applications table from ``data.n_rows``/``data.seed``."""
+    """Stage ``generate``: the applications table from ``data.n_rows``/``data.seed``."""
     root = Path(root)
     data = load_params(root)["data"]
     frame = generate_applications(int(data["n_rows"]), seed=int(data["seed"]))
@@ -128,7 +138,7 @@ def generate(root: str | Path = ".") -> Path:
 
 
 def prepare(root: str | Path = ".") -> list[Path]:
-    """Stage ``prepare``: time-split the applications into train, valid and test files."""
+    """Stage ``prepare``: time-split the applications into train, valid, test files."""
     root = Path(root)
     params = load_params(root)["prepare"]
     source = root / DATA
@@ -138,7 +148,7 @@ def prepare(root: str | Path = ".") -> list[Path]:
         )
     split = time_split(pd.read_parquet(source), **params)
     paths = []
-    for name, frame in zip(SPLITS, split):
+    for name, frame in zip(SPLITS, split, strict=True):
         path = root / PREPARED / f"{name}.parquet"
         _write_parquet(frame, path)
         paths.append(path)
@@ -160,7 +170,7 @@ def train(root: str | Path = ".") -> Path:
 
 
 def evaluate(root: str | Path = ".") -> dict[str, float]:
-    """Stage ``evaluate``: score the saved model on the test split into ``metrics.json``."""
+    """Stage ``evaluate``: score the saved model on test into ``metrics.json``."""
     import joblib
 
     root = Path(root)
@@ -191,7 +201,7 @@ def recorded_md5(dvc_file: str | Path) -> str:
 
 
 def stage_definitions(*, generate: bool = True) -> dict[str, dict]:
-    """The ``stages:`` mapping of ``dvc.yaml`` (without ``generate`` for a ``dvc add``-ed file)."""
+    """The ``stages:`` of ``dvc.yaml`` (no ``generate`` for a ``dvc add``-ed file)."""
     command = "python -m mlops_course.pipeline {}".format
     split_files = [f"{PREPARED}/{name}.parquet" for name in SPLITS]
     stages: dict[str, dict] = {}
@@ -248,11 +258,11 @@ def init_repo(
     email: str = "learner@example.com",
     remote: str | Path | None = None,
 ) -> Path:
-    """Make ``path`` a git + DVC repo (local identity, no telemetry, optional default remote).
+    """Make ``path`` a git + DVC repo (local identity, no telemetry, optional remote).
 
-    DVC's per-repo scratch state (``core.site_cache_dir``) is kept in ``.dvc/site-cache``
-    (in ``.dvc/config.local``, which is not committed), so a repo re-created at the same
-    path never meets stale state from an old one.
+    DVC's per-repo scratch state (``core.site_cache_dir``) is kept in
+    ``.dvc/site-cache`` (set in ``.dvc/config.local``, which is not committed), so
+    a repo re-created at the same path never meets stale state from an old one.
     """
     path = Path(path).resolve()
     path.mkdir(parents=True, exist_ok=True)
@@ -282,8 +292,42 @@ def init_repo(
     return path
 
 
+#: The stage scripts chapters 2 and 7 copy into their DVC project.
+TEMPLATE = Path(__file__).resolve().parent / "project_template"
+SCRIPTS = tuple(f"src/{stage}.py" for stage in STAGES)
+
+
+def copy_template(
+    path: str | Path,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    generate: bool = True,
+) -> list[Path]:
+    """Copy the stage scripts into the project at ``path``; write ``params.yaml``.
+
+    ``params`` update :data:`DEFAULT_PARAMS` section by section; without
+    ``generate`` the project has no ``src/generate.py`` and no ``data`` section
+    (its data file is ``dvc add``-ed instead). Returns the written paths.
+    """
+    path = Path(path)
+    written = []
+    for script in SCRIPTS:
+        if script == "src/generate.py" and not generate:
+            continue
+        target = path / script
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(TEMPLATE / script, target)
+        written.append(target)
+    values = merge_params(params)
+    if not generate:
+        values.pop("data", None)
+    (path / PARAMS).write_text(yaml.safe_dump(values, sort_keys=False))
+    written.append(path / PARAMS)
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m mlops_course.pipeline <stage>`` in the project folder."""
+    """Command line: ``python -m mlops_course.pipeline <stage>`` in the project."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or args[0] not in STAGES:
         print(
