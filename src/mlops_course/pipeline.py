@@ -183,13 +183,10 @@ def evaluate(root: str | Path = ".") -> dict[str, float]:
     return metrics
 
 
-def file_md5(path: str | Path, chunk_size: int = 1 << 20) -> str:
+def file_md5(path: str | Path) -> str:
     """The md5 of a file's bytes: what DVC 3 records for a tracked file."""
-    digest = hashlib.md5()
     with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "md5").hexdigest()
 
 
 def recorded_md5(dvc_file: str | Path) -> str:
