@@ -1,4 +1,4 @@
-"""Refuse network access beyond loopback in every Python process (fallback of tools/offline).
+"""Refuse network access beyond loopback in every process (fallback of tools/offline).
 
 Loaded automatically because tools/offline puts this folder on PYTHONPATH when
 it cannot create a network namespace. Active only with MLOPS_COURSE_OFFLINE_GUARD=1.
