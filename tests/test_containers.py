@@ -278,7 +278,9 @@ def test_dockerignore_patterns_follow_docker_semantics():
 
 def test_code_change_reuses_the_dependency_layer():
     serve = (ROOT / "docker" / "serve.Dockerfile").read_text()
-    plan = c.rebuild_plan(serve, ["src/mlops_course/serving.py"], dockerignore=IGNORE)
+    plan = c.rebuild_plan(
+        serve, ["src/mlops_course/serving/app.py"], dockerignore=IGNORE
+    )
     by_step = {r["step"]: r["status"] for r in plan}
     install = next(s for s in by_step if s.startswith("RUN pip install -c"))
     assert by_step[install] == "cached"

@@ -1,0 +1,269 @@
+"""The FastAPI app: routes, a 4xx for every malformed request, the uvicorn command.
+
+Chapters 5-7 start it; see the package docstring for what it does and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import re
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+import numpy as np
+import pydantic_core
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mlops_course.serving.arrow import columns_from_arrow
+from mlops_course.serving.loading import LoadedModel, ModelLoadError, load_model
+from mlops_course.serving.schemas import (
+    ARROW_STREAM,
+    ERRORS,
+    JSON,
+    MAX_BODY_BYTES,
+    Application,
+    BatchPrediction,
+    BatchRequest,
+    Metadata,
+    Prediction,
+    Status,
+    columns_of,
+)
+from mlops_course.serving.settings import Settings
+
+logger = logging.getLogger("mlops_course.serving")
+
+
+# --------------------------------------------------------------------------- the app
+def loaded_model(request: Request) -> LoadedModel:
+    """Dependency: the loaded model, or a 503 with the reason it is not there."""
+    model = request.app.state.model
+    if model is None:
+        raise HTTPException(503, f"model not loaded: {request.app.state.model_error}")
+    return model
+
+
+def content_type(*accepted: str):
+    """Dependency: a 415 unless the request's content type is one of ``accepted``."""
+
+    def check(request: Request) -> None:
+        given = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if given not in accepted:
+            shown = " or ".join(accepted)
+            raise HTTPException(415, f"send {shown}, not {given or 'no content type'}")
+
+    return Depends(check)
+
+
+Model = Annotated[LoadedModel, Depends(loaded_model)]
+
+
+_WHERE = re.compile(r"line (\d+) column (\d+)")
+
+
+class FastJSONRequest(Request):
+    """A request whose JSON body is parsed by pydantic-core's parser.
+
+    Speed-up, measured: on a 1,000-row batch ``json.loads`` (what FastAPI calls)
+    takes about 3 ms, ``pydantic_core.from_json`` under 1 ms. Everything else stays
+    FastAPI's: the body parameter, its validation and the generated OpenAPI.
+    Failures keep their meaning: bad UTF-8 and deep nesting are 400s, bad JSON
+    a 422 ``json_invalid``.
+    """
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            text = (await self.body()).decode("utf-8")  # UnicodeDecodeError: a 400
+            try:
+                self._json = pydantic_core.from_json(text)
+            except ValueError as exc:
+                message = str(exc)
+                if message.startswith("recursion limit"):
+                    raise RecursionError(message) from exc
+                found = _WHERE.search(message)
+                line, column = (int(g) for g in found.groups()) if found else (1, 1)
+                start = sum(len(row) + 1 for row in text.split("\n")[: line - 1])
+                reason = message.split(" at line")[0]
+                raise json.JSONDecodeError(reason, text, start + column - 1) from exc
+        return self._json
+
+
+class FastJSONRoute(APIRoute):
+    """FastAPI's documented hook for a custom request class (here: its JSON parser)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def parse_with_pydantic_core(request: Request) -> Response:
+            return await handler(FastJSONRequest(request.scope, request.receive))
+
+        return parse_with_pydantic_core
+
+
+async def body_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's generic 400 for a body it could not parse, made to say why."""
+    assert isinstance(exc, StarletteHTTPException)
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+        where = f"byte {cause.object[cause.start]:#04x} at position {cause.start}"
+        return JSONResponse({"detail": f"body is not valid UTF-8 ({where})"}, 400)
+    if exc.status_code == 400 and isinstance(cause, RecursionError):
+        return JSONResponse({"detail": "body JSON is nested too deeply"}, 400)
+    return await http_exception_handler(request, exc)
+
+
+#: At most this many validation errors are returned (a bad 10,000-row batch has many).
+MAX_ERRORS_SHOWN = 20
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as text (JSON has no NaN or Infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
+    """A 422 listing the first errors, each with the field (``loc``) and the input."""
+    assert isinstance(exc, RequestValidationError)
+    errors = jsonable_encoder(exc.errors())
+    shown = _json_safe(errors[:MAX_ERRORS_SHOWN])
+    if len(errors) > MAX_ERRORS_SHOWN:
+        hidden = f"{len(errors) - MAX_ERRORS_SHOWN} more errors not shown"
+        shown.append({"type": "too_many_errors", "loc": ["body"], "msg": hidden})
+    return JSONResponse({"detail": shown}, status_code=422)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The model service for ``settings``; the model loads when the app starts."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            app.state.model = load_model(settings)
+            app.state.model_error = None
+            logger.info("model loaded: %s", app.state.model.metadata().model_dump())
+        except ModelLoadError as exc:
+            app.state.model_error = str(exc)
+            logger.error(
+                "model not loaded: %s", exc, exc_info=exc.__cause__ is not None
+            )
+        yield
+        app.state.model = None
+
+    app = FastAPI(
+        title="Credit-default model service",
+        version="2.0",
+        summary="Probability that a loan application defaults, and the decision.",
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
+    app.router.route_class = FastJSONRoute
+    app.state.model = None
+    app.state.model_error = "not started"
+    app.add_exception_handler(StarletteHTTPException, body_error)
+    app.add_exception_handler(RequestValidationError, invalid_body)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s", request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    @app.get("/health", response_model=Status, response_model_exclude_none=True)
+    async def health() -> Status:
+        """The process is up (it says nothing about the model)."""
+        return Status(status="ok")
+
+    @app.get("/ready", response_model=Status, responses={503: ERRORS[503]})
+    async def ready(model: Model) -> Status:
+        """200 once the model is loaded and can answer, else 503 with the reason."""
+        return Status(status="ready", model_version=model.version)
+
+    @app.get("/metadata", response_model=Metadata, responses={503: ERRORS[503]})
+    async def metadata(model: Model) -> Metadata:
+        """Which model answers: name, version, source, training data hash, engine."""
+        return model.metadata()
+
+    @app.post(
+        "/predict",
+        response_model=Prediction,
+        responses=ERRORS,
+        dependencies=[content_type(JSON)],
+    )
+    async def predict(application: Application, model: Model) -> Prediction:
+        """Score one application (a JSON object of the 13 features)."""
+        p = float(model.engine.predict_proba(columns_of([application]))[0])
+        return Prediction(
+            probability_of_default=p,
+            decision="reject" if p >= model.threshold else "approve",
+            threshold=model.threshold,
+            model_version=model.version,
+        )
+
+    def answer(model: LoadedModel, proba: np.ndarray) -> BatchPrediction:
+        return BatchPrediction(
+            probability_of_default=proba.tolist(),
+            decision=np.where(proba >= model.threshold, "reject", "approve").tolist(),
+            threshold=model.threshold,
+            model_version=model.version,
+            n_rows=len(proba),
+        )
+
+    @app.post(
+        "/predict/batch",
+        response_model=BatchPrediction,
+        responses=ERRORS,
+        dependencies=[content_type(JSON)],
+    )
+    async def predict_batch(batch: BatchRequest, model: Model) -> BatchPrediction:
+        """Score up to 10,000 applications sent as ``{"applications": [...]}``."""
+        return answer(model, model.engine.predict_proba(columns_of(batch.applications)))
+
+    arrow_body = {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}}
+
+    @app.post(
+        "/predict/batch/arrow",
+        response_model=BatchPrediction,
+        responses=ERRORS,
+        dependencies=[content_type(ARROW_STREAM)],
+        openapi_extra={"requestBody": {"required": True, "content": arrow_body}},
+    )
+    async def predict_batch_arrow(request: Request, model: Model) -> BatchPrediction:
+        """Score a batch sent as an Arrow IPC stream, one column per feature."""
+        columns = columns_from_arrow(await request.body())
+        return answer(model, model.engine.predict_proba(columns))
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Uvicorn factory: ``uvicorn mlops_course.serving:app_from_env --factory``."""
+    if not logging.getLogger().handlers:  # the process entry point: logs to stderr
+        logging.basicConfig(
+            level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s"
+        )
+    return create_app(Settings.from_env())
+
+
+def uvicorn_command(*extra: str, access_log: bool = True) -> list[str]:
+    """The argument list running the service with uvicorn on ``{port}`` (``serve``)."""
+    import sys
+
+    argv = [sys.executable, "-m", "uvicorn", "mlops_course.serving:app_from_env"]
+    argv += ["--factory", "--host", "127.0.0.1", "--port", "{port}"]
+    if not access_log:
+        argv.append("--no-access-log")
+    return [*argv, *extra]

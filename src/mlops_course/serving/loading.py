@@ -1,0 +1,146 @@
+"""Load the model to serve: a joblib or ONNX file, or a registry version.
+
+A registry model brings its decision threshold in its metadata (chapters 5, 7).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_course.data import (
+    FEATURES,
+)
+from mlops_course.serving.engines import (
+    Engine,
+    ModelLoadError,
+    OnnxEngine,
+    _first_line,
+    make_engine,
+)
+from mlops_course.serving.schemas import MAX_BATCH_ROWS, Metadata
+from mlops_course.serving.settings import Settings
+
+logger = logging.getLogger("mlops_course.serving")
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to score, and what ``/metadata`` says about it."""
+
+    engine: Engine
+    name: str
+    version: str
+    source: str
+    training_data_hash: str | None
+    threshold: float
+    threshold_source: str
+
+    def metadata(self) -> Metadata:
+        """The ``/metadata`` answer."""
+        return Metadata(
+            model_name=self.name,
+            model_version=self.version,
+            training_data_hash=self.training_data_hash,
+            model_source=self.source,
+            engine=self.engine.name,
+            threshold=self.threshold,
+            threshold_source=self.threshold_source,
+            features=list(FEATURES),
+            max_batch_rows=MAX_BATCH_ROWS,
+        )
+
+
+def file_digest(path: str | Path, length: int = 12) -> str:
+    """The first ``length`` hex digits of a file's SHA-256."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:length]
+
+
+def _load_registry(settings: Settings) -> LoadedModel:
+    """Resolve the alias once, load that version, take its threshold from metadata."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+
+    if settings.tracking_uri:
+        mlflow.set_tracking_uri(settings.tracking_uri)
+    uri = settings.model_uri or ""
+    client = MlflowClient()
+    if uri.startswith("models:/"):
+        name, at, ref = uri[len("models:/") :].partition("@")
+        if at:
+            found = client.get_model_version_by_alias(name, ref)
+        else:
+            name, _, number = name.partition("/")
+            found = client.get_model_version(name, number)
+        name, version = found.name, str(found.version)
+        uri = f"models:/{name}/{version}"  # load exactly the version we report
+    else:  # runs:/ or a path: not a registry model
+        found, name, version = None, settings.model_name, settings.model_version
+    metadata = mlflow.models.get_model_info(uri).metadata or {}
+    threshold = metadata.get("decision_threshold")
+    if not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+        raise ModelLoadError(
+            f"{uri} has no decision_threshold between 0 and 1 in its metadata: "
+            "log it with log_model(..., metadata={'decision_threshold': t})"
+        )
+    data_hash = None
+    if found is not None:
+        data_hash = (found.tags or {}).get("training_data_hash")
+        if data_hash is None and found.run_id:
+            run = client.get_run(found.run_id)
+            data_hash = run.data.tags.get("training_data_hash") or run.data.params.get(
+                "training_data_hash"
+            )
+    pipeline = mlflow.sklearn.load_model(uri)
+    return LoadedModel(
+        engine=make_engine(pipeline, settings.engine),
+        name=name,
+        version=str(version or "unknown"),
+        source=uri,
+        training_data_hash=settings.training_data_hash or data_hash,
+        threshold=float(threshold),
+        threshold_source="model metadata",
+    )
+
+
+def load_model(settings: Settings) -> LoadedModel:
+    """Load the model the settings describe, or raise ModelLoadError saying why."""
+    if not (settings.model_path or settings.model_uri or settings.onnx_path):
+        raise ModelLoadError(
+            "no model configured: set MLOPS_MODEL_PATH, MLOPS_MODEL_URI or "
+            "MLOPS_ONNX_PATH"
+        )
+    try:
+        if settings.model_uri is not None:
+            if "MLOPS_THRESHOLD" in settings.to_env():
+                logger.warning("MLOPS_THRESHOLD ignored: the model's metadata sets it")
+            return _load_registry(settings)
+        path = settings.onnx_path or settings.model_path
+        assert path is not None
+        if not path.is_file():
+            raise ModelLoadError(f"model file not found: {path.name}")
+        if settings.onnx_path is not None:
+            engine: Engine = OnnxEngine(path.read_bytes())
+        else:
+            import joblib
+
+            # joblib runs code while loading: only load files you produced (chapter 4).
+            engine = make_engine(joblib.load(path), settings.engine)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # any loader failure becomes a short, client-safe reason
+        raise ModelLoadError(_first_line(exc)) from exc
+    return LoadedModel(
+        engine=engine,
+        name=settings.model_name,
+        version=settings.model_version or f"sha256:{file_digest(path)}",
+        source=f"file:{path.name}",
+        training_data_hash=settings.training_data_hash,
+        threshold=settings.threshold,
+        threshold_source="MLOPS_THRESHOLD setting",
+    )
