@@ -18,12 +18,16 @@ export PATH := $(abspath $(BIN)):$(PATH)
 venv: $(STAMP)
 
 # uv installs the lock (hash-checked) in seconds; it is itself pinned in the lock.
+# --compile-bytecode writes the .pyc files once, at install: without them (and with
+# PYTHONDONTWRITEBYTECODE set, as on many CI machines) every kernel, server and CLI
+# would recompile mlflow, pandas and scikit-learn on each start.
 UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements.lock)
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
-	$(BIN)/uv pip sync -q --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip sync -q --compile-bytecode --python $(BIN)/python --require-hashes \
+		requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
