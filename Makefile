@@ -87,4 +87,4 @@ lint: venv
 ## Regenerate chapter 3's MLflow UI screenshots (book/images/mlflow_ui_*.png) from a real
 ## `mlflow server` on loopback; needs Debian's Chromium (apt-get install chromium).
 mlflow-ui-images: venv
-	tools/offline $(BIN)/python tools/mlflow_ui_screenshot.py
+	tools/offline $(BIN)/python -m tools.mlflow_ui_screenshot

@@ -1,13 +1,14 @@
 """Screenshots of the MLflow UI for chapter 3, from the repository's own server.
 
     make mlflow-ui-images
-    # or: tools/offline .venv/bin/python tools/mlflow_ui_screenshot.py [OUT_DIR]
+    # or, from the repository root:
+    # tools/offline .venv/bin/python -m tools.mlflow_ui_screenshot [OUT_DIR]
 
 Starts a real ``mlflow server`` on 127.0.0.1 (``tracking.mlflow_server``, the
 helper chapter 3 uses), logs runs into it over HTTP the way chapter 3 does (a
 first run, a sweep over ``C`` as child runs nested under a parent, with every
 hyper-parameter and the validation metrics, then a class-weighted run), opens
-its UI in headless Chromium (Playwright driving Debian's ``/usr/bin/chromium``;
+its UI in headless Chromium (Playwright driving Debian's Chromium, found on ``PATH``;
 ``playwright install`` is never needed) and writes two PNGs into
 ``book/images/``:
 
@@ -30,17 +31,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+# The book check's browser settings: both find and start Chromium the same way.
+from tests.browser import CHROMIUM_ARGS, find_chromium
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 EXPERIMENT = "credit-default"
 C_GRID = [0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]  # chapter 3's default
 MAX_BYTES = 300_000
@@ -144,7 +138,10 @@ def screenshots(url: str, experiment_id: str, children: list[str], out: Path) ->
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = find_chromium()
+        if chromium is None:
+            sys.exit("no Chromium on PATH: apt-get install chromium")
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(
                 viewport={"width": 1400, "height": 760}, device_scale_factor=1
