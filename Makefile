@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 include tools/determinism.env
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv book test test-fast lab outputs chapter bench-serving hooks lock clean \
+.PHONY: venv torch book test test-fast lab outputs chapter bench-serving hooks lock clean \
 	check-book vendor-mermaid lint mlflow-ui-images
 
 venv: $(STAMP)
@@ -23,13 +23,23 @@ venv: $(STAMP)
 # would recompile mlflow, pandas and scikit-learn on each start.
 UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements.lock)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-torch.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync -q --compile-bytecode --python $(BIN)/python --require-hashes \
 		requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	$(MAKE) --no-print-directory torch
 	@touch $(STAMP)
+
+# PyTorch's CPU build (requirements-torch.txt says why it is outside the lock). pip
+# first looks only where it is configured to find local wheels (--no-index); when
+# there are none, it takes the file from PyTorch's CPU index.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+torch:
+	$(BIN)/python -m pip install -q --no-deps --no-index -r requirements-torch.txt 2>/dev/null \
+		|| $(BIN)/python -m pip install -q --no-deps --extra-index-url $(TORCH_INDEX) \
+		-r requirements-torch.txt
 
 ## Build the book into _build/html from the stored, nbval-verified outputs.
 book: venv

@@ -25,6 +25,8 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
+TORCH = ROOT / "requirements-torch.txt"
+TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 PYTHON_VERSION = "3.11"
 
 
@@ -83,6 +85,7 @@ def render_environment(lock_text: str, *, binder: bool) -> str:
         f"  - python={PYTHON_VERSION}",
         "  - pip",
         "  - git",
+        "  - redis-server  # Feast's Redis online store (chapter 9)",
         "  - pip:",
     ]
     if not binder:
@@ -91,6 +94,9 @@ def render_environment(lock_text: str, *, binder: bool) -> str:
             " (Binder installs it in binder/postBuild)"
         )
     lines += [f"      - {pin}" for pin in pins(lock_text)]
+    # PyTorch's CPU build, outside the hashed lock (requirements-torch.txt says why).
+    lines.append(f"      - --extra-index-url {TORCH_INDEX}")
+    lines += [f"      - {pin}" for pin in pins(TORCH.read_text())]
     return "\n".join(lines) + "\n"
 
 
