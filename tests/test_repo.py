@@ -127,6 +127,36 @@ def test_lock_records_hashes_for_every_exact_pin():
     assert not bad, f"lock entries without an exact pin or a sha256 hash: {bad}"
 
 
+def test_torch_is_pinned_exactly_and_its_dependencies_are_locked():
+    """torch sits outside the hashed lock; a loose pin would fetch a CUDA build."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = lock_tool()
+    torch_pins = [Requirement(p) for p in lock.pins(lock.TORCH.read_text())]
+    assert torch_pins and all(r.name == "torch" for r in torch_pins)
+    for req in torch_pins:
+        (spec,) = req.specifier
+        assert spec.operator == "==" and "*" not in spec.version, req
+        assert req.marker is not None, f"{req}: say which platforms it is for"
+    versions = {str(next(iter(r.specifier))).split("+")[0] for r in torch_pins}
+    assert len(versions) == 1, f"one torch release on every platform: {versions}"
+    try:
+        needed = requires("torch") or []
+    except PackageNotFoundError:
+        pytest.skip("torch is not installed (make venv installs it)")
+    pinned = lock.pinned_names((ROOT / "requirements.lock").read_text())
+    deps = [Requirement(r) for r in needed]
+    missing = [
+        d.name
+        for d in deps
+        if d.marker is None and canonicalize_name(d.name) not in pinned
+    ]
+    assert not missing, f"torch needs packages the lock does not pin: {missing}"
+
+
 def test_lock_checks_catch_a_missing_hash_and_a_loose_pin():
     lock = lock_tool()
     text = "\n".join(
