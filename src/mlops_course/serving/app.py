@@ -248,6 +248,10 @@ def create_app(settings: Settings) -> FastAPI:
         columns = columns_from_arrow(await request.body())
         return answer(model, model.engine.predict_proba(columns))
 
+    if settings.feast_repo is not None:  # chapter 9: features looked up by id
+        from mlops_course.serving.feast_lookup import install_feast
+
+        install_feast(app, settings)
     return app
 
 

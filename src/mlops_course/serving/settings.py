@@ -39,6 +39,9 @@ class Settings(BaseModel):
     model_version: str | None = None
     training_data_hash: str | None = None
     threshold: float = Field(0.5, ge=0, le=1)
+    # Chapter 9 (opt-in): a Feast repo adds the /predict/by-id routes (feast_lookup).
+    feast_repo: Path | None = None
+    feast_feature_service: str = "credit_v1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
