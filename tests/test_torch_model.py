@@ -90,7 +90,7 @@ def test_config_round_trips_through_the_command_line(tmp_path):
 
 @pytest.mark.slow
 def test_two_ranks_match_one_rank_and_a_failure_leaves_no_process(tmp_path):
-    """torchrun with 2 ranks x batch/2 ends where 1 rank x batch does."""
+    """2 ranks x batch/2 (torchrun, mp.spawn) end where 1 rank x batch does."""
     small = {"n_rows": 2_000, "epochs": 3, "batch_size": 64}
     one = ddp_train.run_torchrun(
         1, ddp_train.Config(out=str(tmp_path / "1.pt"), **small)
@@ -102,6 +102,10 @@ def test_two_ranks_match_one_rank_and_a_failure_leaves_no_process(tmp_path):
     for name, weight in one["state_dict"].items():
         assert torch.allclose(weight, two["state_dict"][name], atol=1e-5)
     assert np.allclose(one["losses"], two["losses"], atol=1e-5)
+    # torch.multiprocessing.spawn runs the same training function
+    spawned = ddp_train.spawn(ddp_train.Config(out=str(tmp_path / "s.pt"), **small))
+    for name, weight in two["state_dict"].items():
+        assert torch.allclose(weight, spawned["state_dict"][name], atol=1e-6)
     # an impossible batch split fails on every rank: a clear error, no survivors
     bad = ddp_train.Config(
         out=str(tmp_path / "bad.pt"),
