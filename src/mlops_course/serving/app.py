@@ -248,6 +248,10 @@ def create_app(settings: Settings) -> FastAPI:
         columns = columns_from_arrow(await request.body())
         return answer(model, model.engine.predict_proba(columns))
 
+    if settings.metrics:  # opt-in (chapter 13): routes and OpenAPI otherwise unchanged
+        from mlops_course.serving.metrics import instrument
+
+        instrument(app)
     return app
 
 

@@ -39,6 +39,8 @@ class Settings(BaseModel):
     model_version: str | None = None
     training_data_hash: str | None = None
     threshold: float = Field(0.5, ge=0, le=1)
+    #: Opt-in Prometheus metrics on ``/metrics`` (chapter 13, ``serving.metrics``).
+    metrics: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
