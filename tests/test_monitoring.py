@@ -196,3 +196,21 @@ def test_published_report_renders_offline_in_chromium(tmp_path, reference_and_mo
             browser.close()
     assert outside == [] and errors == []
     assert "Drift is detected for 23.077% of columns (3 out of 13)" in text
+
+
+def test_book_reports_use_the_installed_evidently_library():
+    """The committed reports load the library file of the Evidently in the lock."""
+    from mlops_course.workspace import course_root
+
+    root = course_root()
+    assert root is not None
+    reports = root / "book" / "_extra" / "reports"
+    name, library = monitoring.evidently_library()
+    pages = sorted(reports.glob("*.html"))
+    assert pages, "chapter 13 writes its reports here (make outputs)"
+    assert [p.name for p in reports.glob("*.js")] == [name]
+    assert (reports / name).read_text(encoding="utf-8") == library
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert f'<script src="{name}"></script>' in text, page.name
+        assert "cdn." not in text and "https://" not in text.split("<body>")[0]
