@@ -16,9 +16,16 @@ and the inline module takes `mermaid` from `window` instead of importing it.
 script (`const THEBE_JS_URL = ...`) while documents are read; Sphinx then lists
 it twice and every page logs "Identifier 'THEBE_JS_URL' has already been
 declared". The page's script list is de-duplicated before it is written.
+
+3. Chapter 13's Evidently reports (book/_extra/reports, copied by
+`html_extra_path`) share one copy of Evidently's 3.5 MB JavaScript library. The
+library is not kept in git: the build writes it from the installed, locked
+Evidently package, so the reports open offline in the built book.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
@@ -72,6 +79,17 @@ def _one_copy_of_each_script(app: Sphinx, pagename, templatename, context, doctr
     scripts[:] = unique
 
 
+def _evidently_library(app: Sphinx, exception: Exception | None) -> None:
+    """Write Evidently's library beside the reports that load it (see 3. above)."""
+    reports = Path(app.outdir) / "reports"
+    if exception is not None or not any(reports.glob("*.html")):
+        return
+    from mlops_course.monitoring import evidently_library
+
+    name, library = evidently_library()
+    (reports / name).write_text(library, encoding="utf-8")
+
+
 def setup(app: Sphinx) -> dict:
     """Register the extension (after sphinxcontrib.mermaid)."""
     app.setup_extension("sphinxcontrib.mermaid")
@@ -79,4 +97,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", _add_script)
     # Late, after every extension has added its scripts for the page.
     app.connect("html-page-context", _one_copy_of_each_script, priority=900)
+    app.connect("build-finished", _evidently_library)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -252,6 +252,10 @@ def create_app(settings: Settings) -> FastAPI:
         from mlops_course.serving.feast_lookup import install_feast
 
         install_feast(app, settings)
+    if settings.metrics:  # opt-in (chapter 13): routes and OpenAPI otherwise unchanged
+        from mlops_course.serving.metrics import instrument
+
+        instrument(app)
     return app
 
 

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     # Chapter 9 (opt-in): a Feast repo adds the /predict/by-id routes (feast_lookup).
     feast_repo: Path | None = None
     feast_feature_service: str = "credit_v1"
+    #: Opt-in Prometheus metrics on ``/metrics`` (chapter 13, ``serving.metrics``).
+    metrics: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

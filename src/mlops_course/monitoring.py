@@ -1,0 +1,375 @@
+"""Drift and performance monitoring with Evidently, checked against known truth.
+
+Chapter 13 builds these reports step by step and then uses this module to run
+them on every drift scenario; Phase 3 (continuous training triggered by drift)
+reuses :func:`monitor` as its trigger. The module holds plumbing only:
+
+- :func:`drift_report` and :func:`performance_report`: the chapter's two
+  Evidently reports with their pass/fail tests (data drift per feature,
+  missing values per feature, prediction drift; calibration and ranking once
+  labels arrive);
+- :func:`outcomes_of` and :func:`detection_of`: read the tests of the
+  resulting snapshots into a :class:`Detection` (which columns, which alarms);
+- :func:`mismatches`: compare a detection with a scenario's
+  :class:`~mlops_course.data.DriftTruth`;
+- :func:`publish_report`: a copy of a saved Evidently report for the book,
+  with the Evidently JavaScript library in one shared file next to it.
+
+Evidently is imported inside the functions (it costs ~3 s), so importing this
+module is cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_course.data import (
+    CATEGORICAL_FEATURES,
+    FEATURES,
+    NUMERIC_FEATURES,
+    TARGET,
+    DriftTruth,
+)
+
+PREDICTION = "prediction"
+#: Per-row ``default - prediction``: its mean is the calibration gap.
+RESIDUAL = "residual"
+#: Largest tolerated share of missing values in a feature (the reference has none).
+MAX_MISSING_SHARE = 0.01
+#: Largest tolerated gap between the observed default rate and the mean prediction.
+MAX_CALIBRATION_GAP = 0.025
+#: Largest tolerated fall of ROC AUC below the reference's, in absolute terms.
+MAX_AUC_DROP = 0.05
+
+_VALUE_DRIFT = "ValueDrift"
+_MISSING = "MissingValueCount"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One Evidently test: the metric it checks, its column, name and status."""
+
+    metric: str
+    column: str | None
+    name: str
+    status: str
+
+    @property
+    def failed(self) -> bool:
+        """True unless the test passed (FAIL, WARNING and ERROR all count)."""
+        return self.status != "SUCCESS"
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What the monitor flagged on one batch."""
+
+    drifted_columns: tuple[str, ...] = ()
+    missing_columns: tuple[str, ...] = ()
+    prediction_drift: bool = False
+    #: None while the labels of the batch have not arrived.
+    performance_drop: bool | None = None
+
+    @property
+    def flagged_columns(self) -> tuple[str, ...]:
+        """Features with drift or missing values, in the generator's order."""
+        flagged = set(self.drifted_columns) | set(self.missing_columns)
+        return tuple(f for f in FEATURES if f in flagged)
+
+    @property
+    def data_quality_issue(self) -> bool:
+        """A feature arrives with missing values it never had."""
+        return bool(self.missing_columns)
+
+    @property
+    def concept_drift(self) -> bool:
+        """Performance fell although no feature moved: the relationship changed."""
+        return bool(self.performance_drop) and not self.flagged_columns
+
+    @property
+    def alarm(self) -> bool:
+        """Anything at all was flagged."""
+        return bool(
+            self.flagged_columns or self.prediction_drift or self.performance_drop
+        )
+
+
+def scored_frame(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """Features, label, the model's probability and the residual of a batch."""
+    scored = frame[[*FEATURES, TARGET]].copy()
+    scored[PREDICTION] = model.predict_proba(frame[FEATURES])[:, 1]
+    scored[RESIDUAL] = scored[TARGET] - scored[PREDICTION]
+    return scored
+
+
+def data_definition() -> Any:
+    """Evidently's description of a scored frame (:func:`scored_frame`)."""
+    from evidently import BinaryClassification, DataDefinition
+
+    return DataDefinition(
+        numerical_columns=[*NUMERIC_FEATURES, PREDICTION, RESIDUAL],
+        categorical_columns=list(CATEGORICAL_FEATURES),
+        classification=[
+            BinaryClassification(target=TARGET, prediction_probas=PREDICTION)
+        ],
+    )
+
+
+def dataset(scored: pd.DataFrame) -> Any:
+    """An Evidently Dataset of a scored frame."""
+    from evidently import Dataset
+
+    return Dataset.from_pandas(scored, data_definition=data_definition())
+
+
+def drift_report() -> Any:
+    """Feature drift, missing values and prediction drift, each with its test."""
+    from evidently import Report
+    from evidently.metrics import MissingValueCount, ValueDrift
+    from evidently.presets import DataDriftPreset
+    from evidently.tests import lte
+
+    return Report(
+        [
+            DataDriftPreset(columns=list(FEATURES)),
+            *[
+                MissingValueCount(column=c, share_tests=[lte(MAX_MISSING_SHARE)])
+                for c in FEATURES
+            ],
+            ValueDrift(column=PREDICTION),
+        ],
+        include_tests=True,
+    )
+
+
+def performance_report(reference_auc: float) -> Any:
+    """Classification quality once labels arrive; tests on calibration and AUC."""
+    from evidently import Report
+    from evidently.metrics import MeanValue, RocAuc
+    from evidently.presets import ClassificationPreset
+    from evidently.tests import gte, lte
+
+    return Report(
+        [
+            ClassificationPreset(),
+            MeanValue(
+                column=RESIDUAL,
+                tests=[gte(-MAX_CALIBRATION_GAP), lte(MAX_CALIBRATION_GAP)],
+            ),
+            RocAuc(tests=[gte(round(reference_auc - MAX_AUC_DROP, 4))]),
+        ],
+        include_tests=False,
+    )
+
+
+def outcomes_of(snapshot: Any) -> list[Outcome]:
+    """Every test of an Evidently snapshot (a run report), in report order."""
+    outcomes = []
+    for test in snapshot.dict()["tests"]:
+        params = test["metric_config"]["params"]
+        status = getattr(test["status"], "value", test["status"])
+        outcomes.append(
+            Outcome(
+                metric=params["type"].rsplit(":", 1)[-1],
+                column=params.get("column"),
+                name=test["name"],
+                status=str(status),
+            )
+        )
+    return outcomes
+
+
+def detection_of(
+    drift_tests: Iterable[Outcome],
+    performance_tests: Iterable[Outcome] | None = None,
+) -> Detection:
+    """Read failed tests into a :class:`Detection` (no labels: performance None)."""
+    failed = [t for t in drift_tests if t.failed]
+    drifted = {t.column for t in failed if t.metric == _VALUE_DRIFT}
+    missing = {t.column for t in failed if t.metric == _MISSING}
+    performance = None
+    if performance_tests is not None:
+        performance = any(t.failed for t in performance_tests)
+    return Detection(
+        drifted_columns=tuple(f for f in FEATURES if f in drifted),
+        missing_columns=tuple(f for f in FEATURES if f in missing),
+        prediction_drift=PREDICTION in drifted,
+        performance_drop=performance,
+    )
+
+
+def mismatches(detection: Detection, truth: DriftTruth) -> list[str]:
+    """How a detection differs from the truth of its scenario (empty: it matches)."""
+    problems = []
+    flagged, planted = set(detection.flagged_columns), set(truth.drifted_features)
+    if flagged - planted:
+        problems.append(f"false alarm on {sorted(flagged - planted)}")
+    if planted - flagged:
+        problems.append(f"missed drift in {sorted(planted - flagged)}")
+    if detection.data_quality_issue != truth.data_quality_issue:
+        said = "reported" if detection.data_quality_issue else "missed"
+        problems.append(f"{said} a data-quality issue")
+    labelled = detection.performance_drop is not None
+    if labelled and detection.concept_drift != truth.concept_drift:
+        said = "reported" if detection.concept_drift else "missed"
+        problems.append(f"{said} concept drift")
+    return problems
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """The two snapshots of one batch and what they detected."""
+
+    drift: Any
+    performance: Any | None
+    detection: Detection
+
+
+def monitor(
+    model: Any,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    with_labels: bool = True,
+) -> MonitorResult:
+    """Run the drift report (and, with labels, the performance report) on a batch."""
+    from sklearn.metrics import roc_auc_score
+
+    ref, cur = scored_frame(model, reference), scored_frame(model, current)
+    drift = drift_report().run(dataset(cur), dataset(ref))
+    performance = None
+    if with_labels:
+        reference_auc = float(roc_auc_score(ref[TARGET], ref[PREDICTION]))
+        report = performance_report(reference_auc)
+        performance = report.run(dataset(cur), dataset(ref))
+    detection = detection_of(
+        outcomes_of(drift),
+        None if performance is None else outcomes_of(performance),
+    )
+    return MonitorResult(drift, performance, detection)
+
+
+def gradual_mix(
+    weeks: int,
+    rows_per_week: int,
+    *,
+    scenario: str = "concept_drift",
+    seed: int = 100,
+) -> pd.DataFrame:
+    """Weekly batches whose share from ``scenario`` grows from 0 to 1 (``week``)."""
+    from mlops_course.data import drift_scenario, generate_applications
+
+    if weeks < 2 or rows_per_week < 1:
+        raise ValueError("need at least 2 weeks and 1 row a week")
+    batches = []
+    for week in range(weeks):
+        share = week / (weeks - 1)
+        n_new = round(share * rows_per_week)
+        parts = []
+        if rows_per_week - n_new:
+            parts.append(generate_applications(rows_per_week - n_new, seed=seed + week))
+        if n_new:
+            drifted = drift_scenario(scenario, n_new, seed=seed + 1_000 + week)
+            parts.append(drifted.frame)
+        batch = pd.concat(parts, ignore_index=True)
+        batch.insert(0, "week", week)
+        batch["drifted_share"] = share
+        batches.append(batch)
+    return pd.concat(batches, ignore_index=True)
+
+
+def weekly_summary(
+    model: Any, weeks: pd.DataFrame, *, threshold: float
+) -> pd.DataFrame:
+    """Per week: default rate, mean prediction, AUC and the cost at ``threshold``."""
+    from sklearn.metrics import roc_auc_score
+
+    from mlops_course.modeling import expected_cost
+
+    rows = []
+    for week, batch in weeks.groupby("week", sort=True):
+        proba = model.predict_proba(batch[FEATURES])[:, 1]
+        y = batch[TARGET].to_numpy()
+        rows.append(
+            {
+                "week": int(week),
+                "drifted_share": float(batch["drifted_share"].iloc[0]),
+                "default_rate": float(y.mean()),
+                "mean_prediction": float(np.mean(proba)),
+                "roc_auc": float(roc_auc_score(y, proba)),
+                "expected_cost": expected_cost(y, proba, threshold),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------- the book's copy
+_HEX = "0-9a-f"
+_RANDOM_ID = re.compile(
+    rf"(?<![{_HEX}])(?:[{_HEX}]{{32}}|[{_HEX}]{{8}}(?:-[{_HEX}]{{4}}){{3}}-[{_HEX}]{{12}})"
+    rf"(?![{_HEX}])"
+)
+
+
+def evidently_library() -> tuple[str, str]:
+    """The file name and text of the JavaScript library Evidently inlines."""
+    import evidently
+
+    static = Path(evidently.__file__).parent / "nbextension" / "static" / "index.js"
+    return f"evidently-{evidently.__version__}.js", static.read_text(encoding="utf-8")
+
+
+def _stable_ids(page: str, salt: str) -> str:
+    """Each random id (hex or UUID) replaced by one derived from its rank."""
+    seen: dict[str, str] = {}
+
+    def replace(match: re.Match) -> str:
+        old = match.group(0)
+        if old not in seen:
+            digest = hashlib.sha256(f"{salt}-{len(seen)}".encode()).hexdigest()
+            if "-" in old:
+                digest = "-".join(
+                    (
+                        digest[:8],
+                        digest[8:12],
+                        digest[12:16],
+                        digest[16:20],
+                        digest[20:32],
+                    )
+                )
+            seen[old] = digest[: len(old)]
+        return seen[old]
+
+    return _RANDOM_ID.sub(replace, page)
+
+
+def publish_report(html: str, path: str | Path) -> Path:
+    """Write an Evidently HTML report for the book, its library in a shared file.
+
+    Evidently's ``save_html`` inlines its 3.5 MB JavaScript library in every
+    report. Here the library goes once into ``evidently-<version>.js`` next to
+    ``path`` (loaded by a classic ``<script src>``, so the report still opens
+    from disk, offline). Random ids (dashboard, widgets) are replaced by ids
+    derived from their order, so the same data gives the same bytes.
+    """
+    path = Path(path)
+    name, library = evidently_library()
+    block = f"<script>{library}</script>"
+    if html.count(block) != 1:
+        raise ValueError("expected Evidently's inlined library once in this HTML")
+    page = html.replace(block, f'<script src="{name}"></script>')
+    page = _stable_ids(page, path.stem)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lib_path = path.parent / name
+    if not lib_path.exists() or lib_path.read_text(encoding="utf-8") != library:
+        lib_path.write_text(library, encoding="utf-8")
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,191 @@
+"""Service metrics for Prometheus: what the model service did, on ``/metrics``.
+
+Chapter 13 reads this module and scrapes it; Phase 3 chapters reuse it. Opt-in:
+``Settings(metrics=True)`` (``MLOPS_METRICS=true``) makes :func:`create_app`
+call :func:`instrument`; without it the service, its routes and its OpenAPI
+document are exactly those of chapter 5.
+
+The instrumentation uses prometheus-client's four kinds of metric:
+
+- a **Counter** of requests, by route template and status code (never by raw
+  path: one label value per URL anyone sends would grow without bound);
+- a **Histogram** of request latency, by route; quantiles are estimated from
+  its buckets on the Prometheus side (``histogram_quantile``);
+- a **Histogram** of the predicted probabilities (one observation per scored
+  application): the prediction distribution, watched without any label;
+- an **Info** (and a **Gauge** set to 1) naming the model version being served.
+
+Each app gets its own :class:`~prometheus_client.CollectorRegistry`, so two
+apps in one process (tests) never share counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+#: Latency buckets (seconds): fine below 10 ms, where a healthy service answers.
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+#: Probability buckets: twenty bins of 0.05 between 0 and 1.
+PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+#: The route label of requests that matched no route (404s): one value, not many.
+UNMATCHED = "unmatched"
+METRICS_PATH = "/metrics"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceMetrics:
+    """The metric objects of one app, and the registry that exposes them."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    predictions: Histogram
+    model_info: Info
+    model_loaded: Gauge
+
+
+def make_metrics(registry: CollectorRegistry | None = None) -> ServiceMetrics:
+    """Create the service's metrics in ``registry`` (a new one by default)."""
+    registry = CollectorRegistry() if registry is None else registry
+    return ServiceMetrics(
+        registry=registry,
+        requests=Counter(
+            "credit_requests",
+            "HTTP requests answered, by route template and status code.",
+            ["route", "status"],
+            registry=registry,
+        ),
+        latency=Histogram(
+            "credit_request_latency_seconds",
+            "Time to answer a request, by route template.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        predictions=Histogram(
+            "credit_predicted_probability",
+            "Predicted probability of default, one observation per application.",
+            buckets=PROBABILITY_BUCKETS,
+            registry=registry,
+        ),
+        model_info=Info("credit_model", "The model being served.", registry=registry),
+        model_loaded=Gauge(
+            "credit_model_loaded",
+            "1 while a model is loaded and answering, else 0.",
+            registry=registry,
+        ),
+    )
+
+
+class _ObservedEngine:
+    """An engine that records every probability it returns in a histogram."""
+
+    def __init__(self, engine: Any, histogram: Histogram) -> None:
+        self._engine = engine
+        self._histogram = histogram
+        self.name = engine.name
+
+    def predict_proba(self, columns: dict[str, list]) -> np.ndarray:
+        proba = self._engine.predict_proba(columns)
+        for p in np.asarray(proba, dtype=float).ravel():
+            self._histogram.observe(p)
+        return proba
+
+
+class _Timing:
+    """Pure ASGI middleware: count and time each HTTP request by route template."""
+
+    def __init__(self, app: Any, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = [500]
+
+        async def record_status(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            # The router writes the matched route into the scope it was given.
+            route = getattr(scope.get("route"), "path", UNMATCHED)
+            if route != METRICS_PATH:
+                elapsed = time.perf_counter() - started
+                self.metrics.latency.labels(route).observe(elapsed)
+                self.metrics.requests.labels(route, str(status[0])).inc()
+
+
+def instrument(app: FastAPI, metrics: ServiceMetrics | None = None) -> ServiceMetrics:
+    """Count, time and observe ``app``'s requests; serve them on ``/metrics``."""
+    metrics = make_metrics() if metrics is None else metrics
+    app.add_middleware(_Timing, metrics=metrics)
+
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app_) as state:
+            model = app_.state.model
+            if model is not None:
+                observed = _ObservedEngine(model.engine, metrics.predictions)
+                app_.state.model = dataclasses.replace(model, engine=observed)
+                metrics.model_info.info(
+                    {
+                        "name": model.name,
+                        "version": model.version,
+                        "engine": model.engine.name,
+                    }
+                )
+                metrics.model_loaded.set(1)
+            try:
+                yield state
+            finally:
+                metrics.model_loaded.set(0)
+
+    app.router.lifespan_context = lifespan
+
+    @app.get(METRICS_PATH, include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        """The metrics in Prometheus' text format (what a Prometheus server scrapes)."""
+        return Response(
+            generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
+
+    app.state.metrics = metrics
+    return metrics

@@ -1,0 +1,157 @@
+"""Prometheus metrics of the model service (``serving.metrics``, chapter 13)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+import joblib
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from mlops_course import serving
+from mlops_course.data import FEATURES, generate_applications
+from mlops_course.modeling import features_and_target, make_model
+from mlops_course.serving import Settings, to_records
+from mlops_course.serving.metrics import PROBABILITY_BUCKETS, UNMATCHED
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return generate_applications(1_500, seed=5)
+
+
+@pytest.fixture(scope="module")
+def pipeline(frame):
+    return make_model("logreg").fit(*features_and_target(frame))
+
+
+@pytest.fixture(scope="module")
+def model_file(pipeline, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    joblib.dump(pipeline, path)
+    return path
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@contextlib.asynccontextmanager
+async def client_for(settings: Settings):
+    """An in-process client whose app has gone through its lifespan start-up."""
+    app = serving.create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://s") as c:
+            yield c
+
+
+def samples(text: str) -> dict[tuple, float]:
+    """Every sample of a /metrics answer, keyed by (name, sorted labels)."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            found[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return found
+
+
+def test_settings_read_the_switch_from_the_environment(model_file):
+    assert Settings.from_env({"MLOPS_METRICS": "true"}).metrics is True
+    assert Settings().metrics is False
+    assert "MLOPS_METRICS" not in Settings(model_path=model_file).to_env()
+    assert Settings(metrics=True).to_env() == {"MLOPS_METRICS": "True"}
+
+
+@pytest.mark.anyio
+async def test_default_service_is_unchanged(model_file):
+    plain = Settings(model_path=model_file)
+    async with client_for(plain) as client:
+        assert (await client.get("/metrics")).status_code == 404
+        spec = (await client.get("/openapi.json")).json()
+    async with client_for(Settings(model_path=model_file, metrics=True)) as client:
+        assert (await client.get("/metrics")).status_code == 200
+        spec_with_metrics = (await client.get("/openapi.json")).json()
+    assert spec_with_metrics == spec
+    assert "/metrics" not in spec["paths"]
+
+
+@pytest.mark.anyio
+async def test_requests_latency_predictions_and_model_are_measured(
+    model_file, pipeline, frame
+):
+    rows = frame.iloc[:40]
+    want = pipeline.predict_proba(rows[FEATURES])[:, 1]
+    settings = Settings(model_path=model_file, model_version="9", metrics=True)
+    async with client_for(settings) as client:
+        for record in to_records(rows.iloc[:3]):
+            assert (await client.post("/predict", json=record)).status_code == 200
+        batch = {"applications": to_records(rows.iloc[3:])}
+        assert (await client.post("/predict/batch", json=batch)).status_code == 200
+        bad = await client.post("/predict", json={"age": "old"})
+        assert bad.status_code == 422
+        assert (await client.get("/no/such/page")).status_code == 404
+        assert (await client.get("/health")).status_code == 200
+        response = await client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    got = samples(response.text)
+
+    def requests(route: str, status: str) -> float:
+        key = ("credit_requests_total", (("route", route), ("status", status)))
+        return got.get(key, 0.0)
+
+    assert requests("/predict", "200") == 3
+    assert requests("/predict", "422") == 1
+    assert requests("/predict/batch", "200") == 1
+    assert requests(UNMATCHED, "404") == 1
+    assert requests("/health", "200") == 1
+    assert not any(
+        labels and dict(labels).get("route") == "/metrics" for _, labels in got
+    )
+    latency = got[("credit_request_latency_seconds_count", (("route", "/predict"),))]
+    assert latency == 4
+    total = got[("credit_request_latency_seconds_sum", (("route", "/predict"),))]
+    assert 0 < total < 60
+    # One probability per scored application (3 single + 37 in the batch).
+    assert got[("credit_predicted_probability_count", ())] == len(rows)
+    assert got[("credit_predicted_probability_sum", ())] == pytest.approx(
+        want.sum(), rel=1e-4
+    )
+    # Cumulative buckets; ONNX and scikit-learn agree to ~1e-6, so a row may sit
+    # on the other side of an edge: allow one.
+    buckets = [
+        got[("credit_predicted_probability_bucket", (("le", str(upper)),))]
+        for upper in PROBABILITY_BUCKETS
+    ]
+    assert buckets == sorted(buckets) and buckets[-1] == len(rows)
+    for upper, count in zip(PROBABILITY_BUCKETS, buckets, strict=True):
+        assert abs(count - np.sum(want <= upper)) <= 1
+    info = {k: v for k, v in got.items() if k[0] == "credit_model_info"}
+    ((name, labels),) = info
+    assert dict(labels) == {"name": "credit-default", "version": "9", "engine": "onnx"}
+    assert got[("credit_model_loaded", ())] == 1
+
+
+@pytest.mark.anyio
+async def test_each_app_counts_its_own_requests(model_file):
+    settings = Settings(model_path=model_file, metrics=True)
+    async with client_for(settings) as first:
+        await first.get("/health")
+        await first.get("/health")
+        async with client_for(settings) as second:
+            text = (await second.get("/metrics")).text
+    assert ("credit_requests_total", (("route", "/health"), ("status", "200"))) not in (
+        samples(text)
+    )
+
+
+@pytest.mark.anyio
+async def test_a_missing_model_is_reported_as_not_loaded(tmp_path):
+    settings = Settings(model_path=tmp_path / "missing.joblib", metrics=True)
+    async with client_for(settings) as client:
+        assert (await client.post("/predict", json={})).status_code in (422, 503)
+        got = samples((await client.get("/metrics")).text)
+    assert got[("credit_model_loaded", ())] == 0
+    assert not any(k[0] == "credit_model_info" and k[1] for k in got)
