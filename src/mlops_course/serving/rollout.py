@@ -758,7 +758,8 @@ def seldon_webhook_problems(manifest: Mapping[str, Any]) -> list[str]:
         problems.append("Multiple shadows are not allowed")
     if len(predictors) == 1 and shadows:
         problems.append("Shadow can not exist as only predictor")
-    total = sum(int(p.get("traffic", 0)) for p in served)
+    # a traffic that is not an integer is the schema's error, not counted here
+    total = sum(t for p in served if isinstance(t := p.get("traffic", 0), int))
     if len(served) > 1 and total != 100:
         problems.append(
             f"Traffic must sum to 100 for multiple predictors (got {total})"
