@@ -514,3 +514,40 @@ def test_the_webhook_rules_catch_what_the_schema_cannot():
     assert ro.seldon_webhook_problems(alone) == [
         "Shadow can not exist as only predictor"
     ]
+
+
+def test_the_seldon_core_2_schema_checks_models_and_experiments():
+    validator = Draft202012Validator(ro.seldon_schema("v2"))
+    Draft202012Validator.check_schema(validator.schema)
+    meta = {"apiVersion": "mlops.seldon.io/v1alpha1", "metadata": {"name": "exp"}}
+    model = {
+        **meta,
+        "kind": "Model",
+        "spec": {"storageUri": "s3://m/1", "requirements": ["sklearn"]},
+    }
+    experiment = {
+        **meta,
+        "kind": "Experiment",
+        "spec": {
+            "default": "champion",
+            "candidates": [
+                {"name": "champion", "weight": 95},
+                {"name": "challenger", "weight": 5},
+            ],
+            "mirror": {"name": "shadow", "percent": 100},
+        },
+    }
+    assert list(validator.iter_errors(model)) == []
+    assert list(validator.iter_errors(experiment)) == []
+    no_uri = {**model, "spec": {"requirements": ["sklearn"]}}
+    assert [e.message for e in validator.iter_errors(no_uri)] == [
+        "'storageUri' is a required property"
+    ]
+    negative = copy.deepcopy(experiment)
+    negative["spec"]["candidates"][1]["weight"] = -5
+    assert any(
+        "-5 is less than the minimum" in e.message
+        for e in validator.iter_errors(negative)
+    )
+    with pytest.raises(ValueError, match="version"):
+        ro.seldon_schema("v3")

@@ -21,7 +21,8 @@ contract, and adds:
   replaced by the primary for that request: the customer gets an answer.
 
 :func:`seldon_schema` and :func:`seldon_webhook_problems` check a Seldon Core v1
-``SeldonDeployment`` manifest (see ``mlops_course/schemas/``).
+``SeldonDeployment`` manifest, and ``seldon_schema("v2")`` Seldon Core 2 ``Model``
+and ``Experiment`` resources (schemas vendored in ``mlops_course/schemas/``).
 """
 
 from __future__ import annotations
@@ -733,13 +734,18 @@ def uvicorn_command(*extra: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------- Seldon Core
-SELDON_SCHEMA = "seldondeployment-v1.schema.json"
+SELDON_SCHEMAS = {
+    "v1": "seldondeployment-v1.schema.json",  # SeldonDeployment
+    "v2": "seldon-core-v2.schema.json",  # Seldon Core 2: Model and Experiment
+}
 
 
-def seldon_schema() -> dict[str, Any]:
-    """The vendored JSON schema of a Seldon Core v1 ``SeldonDeployment``."""
-    text = resources.files("mlops_course").joinpath("schemas", SELDON_SCHEMA)
-    return json.loads(text.read_text(encoding="utf-8"))
+def seldon_schema(version: Literal["v1", "v2"] = "v1") -> dict[str, Any]:
+    """A vendored schema: v1 SeldonDeployment, or Core 2 Model and Experiment."""
+    if version not in SELDON_SCHEMAS:
+        raise ValueError(f"version must be one of {sorted(SELDON_SCHEMAS)}")
+    path = resources.files("mlops_course").joinpath("schemas", SELDON_SCHEMAS[version])
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def seldon_webhook_problems(manifest: Mapping[str, Any]) -> list[str]:
