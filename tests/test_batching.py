@@ -81,12 +81,13 @@ def alone(engine, application) -> float:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("offload", [False, True])
 async def test_concurrent_rows_share_one_engine_call_and_get_their_own_answer(
-    engines, rows
+    engines, rows, offload
 ):
     counting = Counting(engines["small"])
     batcher = batching.MicroBatcher(
-        {"small": counting}, max_batch_size=8, max_wait_ms=200
+        {"small": counting}, max_batch_size=8, max_wait_ms=200, offload=offload
     )
     batcher.start()
     try:
@@ -134,13 +135,16 @@ async def test_models_share_the_batcher_one_call_per_model(engines, rows):
 
 
 @pytest.mark.anyio
-async def test_a_failing_row_does_not_fail_the_rest_of_its_batch(engines, rows):
+@pytest.mark.parametrize("offload", [False, True])
+async def test_a_failing_row_does_not_fail_the_rest_of_its_batch(
+    engines, rows, offload
+):
     bad_age = 99  # a valid age no other row has: the engine refuses it
     batch = [*rows[:3], rows[3].model_copy(update={"age": bad_age}), *rows[4:12]]
     assert [r.age == bad_age for r in batch].count(True) == 1
     counting = Counting(engines["small"], refuse_age=bad_age)
     batcher = batching.MicroBatcher(
-        {"small": counting}, max_batch_size=12, max_wait_ms=200
+        {"small": counting}, max_batch_size=12, max_wait_ms=200, offload=offload
     )
     batcher.start()
     try:

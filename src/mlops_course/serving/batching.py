@@ -4,8 +4,13 @@ A :class:`MicroBatcher` gathers single-row requests that arrive close together
 and scores them with ONE engine call: the first request of a batch waits at
 most ``max_wait_ms`` for companions, a batch holds at most ``max_batch_size``
 rows, and each request gets its own answer back through an asyncio future.
-One batcher (one queue, one scoring thread) serves every model of the process:
-a batch is split by model name and each model's rows go to its engine at once.
+One batcher (one queue, one scoring loop) serves every model of the process: a
+batch is split by model name and each model's rows go to its engine at once.
+The engine runs on the event loop by default (a call of well under a
+millisecond, as chapter 5's ``async def`` routes do); ``offload=True`` moves it
+to one worker thread that every model shares, for models slow enough that the
+loop should keep reading requests meanwhile. On a busy CPU each hop to that
+thread costs a context switch, which can exceed the call it saves.
 
 :func:`create_app` is an opt-in app factory; chapter 5's ``create_app`` is
 untouched. It serves named models (``/models/{name}/predict``, and ``/predict``
@@ -83,6 +88,7 @@ class BatchSettings(BaseModel):
     enabled: bool = True
     max_batch_size: int = Field(32, ge=1, le=MAX_BATCH_ROWS)
     max_wait_ms: float = Field(1.0, ge=0, le=1_000)
+    offload: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BatchSettings:
@@ -132,9 +138,9 @@ _STOP = object()
 class MicroBatcher:
     """Gathers concurrent rows into batches; one engine call per model and batch.
 
-    ``engines`` maps a model name to its engine. Engine calls run on
-    ``executor`` (one shared thread by default), so the event loop keeps
-    reading requests, and queueing the next batch, while a batch is scored.
+    ``engines`` maps a model name to its engine. Engine calls run on the event
+    loop, or with ``offload=True`` on ``executor`` (one shared worker thread
+    unless given), so the loop keeps reading requests while a batch is scored.
     Use it inside a running event loop: ``start()``, ``await submit(...)``,
     ``await close()``.
     """
@@ -145,6 +151,7 @@ class MicroBatcher:
         *,
         max_batch_size: int = 32,
         max_wait_ms: float = 1.0,
+        offload: bool = False,
         executor: Executor | None = None,
     ) -> None:
         if max_batch_size < 1 or max_wait_ms < 0:
@@ -153,6 +160,7 @@ class MicroBatcher:
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1e3
         self.stats = BatchStats()
+        self.offload = offload or executor is not None
         self._own_executor = executor is None
         self._executor = executor
         self._queue: asyncio.Queue | None = None
@@ -163,7 +171,7 @@ class MicroBatcher:
         """Start the batching task on the running event loop."""
         if self._task is not None:
             raise RuntimeError("batcher already started")
-        if self._executor is None:
+        if self.offload and self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="batcher")
         self._queue = asyncio.Queue()
         self._closed = False
@@ -229,9 +237,15 @@ class MicroBatcher:
             await self._score(batch)
         # rows queued behind the stop marker cannot exist: submit refuses them
 
+    async def _call(self, engine: Engine, rows: Sequence[Application]) -> np.ndarray:
+        """One engine call, on the loop or on the worker thread."""
+        if not self.offload:
+            return _predict(engine, rows)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _predict, engine, rows)
+
     async def _score(self, batch: Sequence[_Item]) -> None:
         """Score each model's rows with one engine call; resolve every future."""
-        loop = asyncio.get_running_loop()
         self.stats.batches += 1
         self.stats.rows += len(batch)
         self.stats.sizes[len(batch)] += 1
@@ -242,9 +256,7 @@ class MicroBatcher:
             engine = self.engines[name]
             rows = [item.application for item in items]
             try:
-                proba = await loop.run_in_executor(
-                    self._executor, _predict, engine, rows
-                )
+                proba = await self._call(engine, rows)
             except Exception as exc:
                 self.stats.failed_batches += 1
                 logger.warning("batch of %d for %s failed: %s", len(rows), name, exc)
@@ -256,12 +268,9 @@ class MicroBatcher:
 
     async def _score_alone(self, engine: Engine, items: Sequence[_Item]) -> None:
         """After a failed batch: one call per row, so an error stays with its row."""
-        loop = asyncio.get_running_loop()
         for item in items:
             try:
-                proba = await loop.run_in_executor(
-                    self._executor, _predict, engine, [item.application]
-                )
+                proba = await self._call(engine, [item.application])
             except Exception as exc:
                 if not item.future.done():
                     item.future.set_exception(exc)
@@ -294,6 +303,7 @@ class BatchingInfo(BaseModel):
     enabled: bool
     max_batch_size: int
     max_wait_ms: float
+    offload: bool
     stats: dict[str, Any]
 
 
@@ -358,6 +368,7 @@ def create_app(
                 engines,
                 max_batch_size=batch.max_batch_size,
                 max_wait_ms=batch.max_wait_ms,
+                offload=batch.offload,
             )
             app.state.batcher.start()
         try:
