@@ -17,7 +17,15 @@ no parsing), in-process ONNX Runtime, the course service
 (``mlops_course.serving``) with its ONNX Runtime engine (JSON, and Arrow for
 batches) and with the scikit-learn engine, and `mlflow models serve` of the
 same fitted pipeline. It ends with the targets of chapter 5 and whether they
-were met. Timings depend on the machine and on what else runs.
+were met.
+
+Then a concurrency sweep (chapter 15): single-row requests/s and p99 at
+concurrency 1, 8 and 32 for in-process ONNX Runtime, the chapter 5 service,
+the multi-model service (``mlops_course.serving.batching``) with micro-batching
+off and on, and BentoML serving the same ONNX model (per call, and with its
+adaptive batching), with chapter 15's targets. The load client reports its own
+CPU use: near 100% means the client, not the server, set the ceiling.
+Timings depend on the machine and on what else runs.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ import pandas as pd
 from mlops_course.data import FEATURES, generate_applications, time_split
 from mlops_course.loadtest import call_times, run_load
 from mlops_course.modeling import features_and_target, make_model
-from mlops_course.serialization import as_model_input
+from mlops_course.serialization import as_model_input, to_onnx
 from mlops_course.servers import serve
 from mlops_course.serving import (
     ARROW_STREAM,
@@ -52,9 +60,11 @@ from mlops_course.serving import (
     to_records,
     uvicorn_command,
 )
+from mlops_course.serving import batching as batched
 from mlops_course.shell import tool
 
 BATCH_ROWS = 1_000
+CONCURRENCY = (1, 8, 32)
 
 
 @dataclass
@@ -78,10 +88,13 @@ class Plan:
     batches: int
     warmup: int
     time_limit: float
+    sweep: int = 3_000
 
 
 FULL = Plan(single_c1=1_500, single_c8=4_000, batches=150, warmup=200, time_limit=8.0)
-QUICK = Plan(single_c1=300, single_c8=600, batches=30, warmup=50, time_limit=3.0)
+QUICK = Plan(
+    single_c1=300, single_c8=600, batches=30, warmup=50, time_limit=3.0, sweep=600
+)
 
 
 def pin(cores: set[int]) -> None:
@@ -393,6 +406,231 @@ def targets(rows: list[Row]) -> tuple[str, bool]:
     return "\n".join(lines), ok
 
 
+# --------------------------------------------------------------- concurrency sweep
+@dataclass
+class SweepRow:
+    """Requests/s and p99 (ms) at each concurrency, and the client's CPU share."""
+
+    setup: str
+    req_per_s: dict[int, float]
+    p99_ms: dict[int, float]
+    client_cpu: dict[int, float]
+    note: str = ""
+
+
+def sweep_server(
+    url: str, name: str, body: bytes, plan: Plan, note: str = ""
+) -> SweepRow:
+    """Single-row load at each of :data:`CONCURRENCY`; fails on any non-2xx."""
+    row = SweepRow(name, {}, {}, {}, note)
+    for c in CONCURRENCY:
+        run_load(url, body, concurrency=c, n_requests=plan.warmup, time_limit=5)
+        cpu = time.process_time()
+        result = run_load(
+            url, body, concurrency=c, n_requests=plan.sweep, time_limit=plan.time_limit
+        )
+        if result.n_errors:
+            raise SystemExit(f"{name}: HTTP errors {result.statuses}")
+        row.client_cpu[c] = (time.process_time() - cpu) / result.wall_seconds
+        row.req_per_s[c] = result.throughput
+        row.p99_ms[c] = result.percentile_ms(99)
+    return row
+
+
+def in_process_sweep(
+    onnx_files: dict[str, Path], rows: pd.DataFrame, plan: Plan
+) -> list[SweepRow]:
+    """The ceiling: ONNX Runtime called in-process, one row and 32 rows a call."""
+    out = []
+    for name, path in onnx_files.items():
+        engine = OnnxEngine(path.read_bytes())
+        for size in (1, 32):
+            columns = as_model_input(rows.iloc[:size])
+            times = call_times(partial(engine.predict_proba, columns), plan.sweep // 4)
+            rate = size / float(times.mean())
+            p99 = float(np.percentile(times, 99) * 1e3)
+            label = "1 row" if size == 1 else f"{size} rows"
+            out.append(
+                SweepRow(
+                    f"{name}: in-process ONNX Runtime, {label} a call",
+                    dict.fromkeys(CONCURRENCY, rate),
+                    dict.fromkeys(CONCURRENCY, p99),
+                    {},
+                    "no HTTP; rows/s; p99 of a call",
+                )
+            )
+    return out
+
+
+def course_sweep(
+    onnx_files: dict[str, Path], body: bytes, pin_prefix, plan, max_wait, logs
+) -> list[SweepRow]:
+    """Chapter 5's service, then the multi-model service without and with batching."""
+    rows = []
+    first = next(iter(onnx_files))
+    command = [
+        *pin_prefix,
+        *uvicorn_command("--log-level", "warning", access_log=False),
+    ]
+    with serve(
+        command,
+        env=Settings(onnx_path=onnx_files[first]).to_env(),
+        health="/ready",
+        log_path=logs / "sweep-ch5.log",
+    ) as server:
+        url = server.url + "/predict"
+        rows.append(sweep_server(url, f"{first}: chapter 5 service", body, plan))
+    models = {name: Settings(onnx_path=path) for name, path in onnx_files.items()}
+    command = [
+        *pin_prefix,
+        *batched.uvicorn_command("--log-level", "warning", access_log=False),
+    ]
+    setups = [("batching off", batched.BatchSettings(enabled=False))] + [
+        (
+            f"micro-batching ({wait:g} ms, 32 rows)",
+            batched.BatchSettings(max_wait_ms=wait, max_batch_size=32),
+        )
+        for wait in max_wait
+    ]
+    for label, settings in setups:
+        env = {**batched.models_env(models), **settings.to_env()}
+        with serve(
+            command, env=env, health="/ready", log_path=logs / "sweep-batched.log"
+        ) as server:
+            for name in models:
+                url = f"{server.url}/models/{name}/predict"
+                before = httpx_get_json(server.url + "/batching")["stats"]
+                row = sweep_server(
+                    url, f"{name}: multi-model service, {label}", body, plan
+                )
+                if settings.enabled:
+                    after = httpx_get_json(server.url + "/batching")["stats"]
+                    n = after["rows"] - before["rows"]
+                    batches = after["batches"] - before["batches"]
+                    row.note = f"mean batch {n / max(batches, 1):.1f} rows"
+                rows.append(row)
+    return rows
+
+
+def httpx_get_json(url: str) -> dict:
+    import httpx
+
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        return client.get(url).raise_for_status().json()
+
+
+def bento_sweep(
+    onnx_files: dict[str, Path], record: dict, pin_prefix, plan, logs
+) -> list[SweepRow]:
+    """BentoML serving the same ONNX models: per call, and adaptive batching."""
+    command = [
+        *pin_prefix,
+        tool("bentoml"),
+        "serve",
+        "mlops_course.bento_service:CreditDefault",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+    ]
+    rows = []
+    for name, path in onnx_files.items():
+        env = {"BENTOML_DO_NOT_TRACK": "true", "MLOPS_ONNX_PATH": str(path)}
+        with serve(
+            command,
+            env=env,
+            health="/readyz",
+            timeout=120,
+            cwd=logs,
+            log_path=logs / "bentoml.log",
+        ) as server:
+            for route, body, label in [
+                ("/predict", {"application": record}, "BentoML, per call"),
+                (
+                    "/predict_batched",
+                    {"applications": [record]},
+                    "BentoML, adaptive batching (32 rows)",
+                ),
+            ]:
+                data = json.dumps(body).encode()
+                url = server.url + route
+                rows.append(sweep_server(url, f"{name}: {label}", data, plan))
+    return rows
+
+
+def sweep_table(rows: list[SweepRow]) -> str:
+    head = " | ".join(f"req/s c={c} | p99 ms c={c}" for c in CONCURRENCY)
+    lines = [
+        f"| setup | {head} | client CPU c={CONCURRENCY[-1]} | note |",
+        "|---|" + "---:|" * (2 * len(CONCURRENCY) + 1) + "---|",
+    ]
+    for r in rows:
+        cells = " | ".join(
+            f"{fmt(r.req_per_s[c])} | {fmt(r.p99_ms[c], 3)}" for c in CONCURRENCY
+        )
+        cpu = r.client_cpu.get(CONCURRENCY[-1])
+        shown = "–" if cpu is None else f"{cpu:.0%}"
+        lines.append(f"| {r.setup} | {cells} | {shown} | {r.note} |")
+    return "\n".join(lines)
+
+
+def sweep_targets(rows: list[SweepRow], models: list[str]) -> tuple[str, bool]:
+    """Chapter 15's targets per model: batching at c=32 and c=1, against BentoML."""
+    top, low = CONCURRENCY[-1], CONCURRENCY[0]
+    lines = ["| model | target | measured | goal | met |", "|---|---|---:|---:|:---:|"]
+    ok = True
+    for model in models:
+        mine = [r for r in rows if r.setup.startswith(f"{model}: ")]
+        off = next(r for r in mine if r.setup.endswith("batching off"))
+        bento = [r for r in mine if "BentoML" in r.setup]
+        for on in [r for r in mine if "micro-batching" in r.setup]:
+            wait = on.setup.split("(")[1].split(",")[0]
+            checks = [
+                (
+                    f"batched ({wait}) ÷ unbatched req/s at c={top}",
+                    on.req_per_s[top] / off.req_per_s[top],
+                    "≥ 2",
+                    lambda v: v >= 2,
+                ),
+                (
+                    f"batched ({wait}) ÷ unbatched p99 at c={low}",
+                    on.p99_ms[low] / off.p99_ms[low],
+                    "≤ 2",
+                    lambda v: v <= 2,
+                ),
+            ]
+            if bento:
+                best = max(bento, key=lambda r: r.req_per_s[top])
+                checks.append(
+                    (
+                        f"batched ({wait}) ÷ best BentoML req/s at c={top}",
+                        on.req_per_s[top] / best.req_per_s[top],
+                        "> 1",
+                        lambda v: v > 1,
+                    )
+                )
+            for name, value, goal, test in checks:
+                met = bool(test(value))
+                ok &= met
+                mark = "yes" if met else "NO"
+                lines.append(f"| {model} | {name} | {value:.2f} | {goal} | {mark} |")
+    return "\n".join(lines), ok
+
+
+def wide_mlp(X: pd.DataFrame, y: pd.Series, hidden: tuple[int, ...], seed: int):
+    """The course's preprocessing, then a wide MLP: a model whose call costs."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import Pipeline
+
+    from mlops_course.modeling import make_preprocessor
+
+    # A few epochs: training stops once the loss improves by < 0.01 twice running.
+    mlp = MLPClassifier(
+        hidden, max_iter=50, tol=1e-2, n_iter_no_change=2, random_state=seed
+    )
+    return Pipeline([("prep", make_preprocessor()), ("model", mlp)]).fit(X, y)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -406,6 +644,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when a target is missed"
+    )
+    parser.add_argument(
+        "--only-sweep", action="store_true", help="only the concurrency sweep"
+    )
+    parser.add_argument(
+        "--no-bento", action="store_true", help="skip BentoML in the sweep"
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        nargs="+",
+        default=[0.0, 2.0],
+        help="micro-batching waits to measure",
+    )
+    parser.add_argument(
+        "--mlp",
+        type=int,
+        nargs="*",
+        default=[1024, 1024, 1024],
+        help="hidden layers of the second, heavier model (none: skip it)",
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -427,39 +685,75 @@ def main(argv: list[str] | None = None) -> int:
         to_arrow_stream(many),
     )
 
-    rows = in_process_rows(pipeline, one, many, plan)
+    rows: list[Row] = (
+        [] if args.only_sweep else in_process_rows(pipeline, one, many, plan)
+    )
+    sweep: list[SweepRow] = []
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
         model_file = work / "model.joblib"
         joblib.dump(pipeline, model_file)
+        onnx_file = work / "model.onnx"
+        onnx_file.write_bytes(to_onnx(pipeline, X))
+        onnx_files = {"logreg": onnx_file}
+        if args.mlp:
+            mlp = wide_mlp(X, y, tuple(args.mlp), args.seed)
+            onnx_files["mlp"] = work / "mlp.onnx"
+            onnx_files["mlp"].write_bytes(to_onnx(mlp, X))
         try:
-            rows += course_rows(model_file, payloads, want, pin_prefix, plan, work)
-            if not args.no_mlflow:
-                rows.append(
-                    mlflow_row(pipeline, X, one, many, want, pin_prefix, plan, work)
-                )
+            if not args.only_sweep:
+                rows += course_rows(model_file, payloads, want, pin_prefix, plan, work)
+                if not args.no_mlflow:
+                    rows.append(
+                        mlflow_row(pipeline, X, one, many, want, pin_prefix, plan, work)
+                    )
+            sweep += in_process_sweep(onnx_files, many, plan)
+            sweep += course_sweep(
+                onnx_files, payloads[0], pin_prefix, plan, args.max_wait_ms, work
+            )
+            if not args.no_bento:
+                record = to_records(one)[0]
+                sweep += bento_sweep(onnx_files, record, pin_prefix, plan, work)
         except Exception:
             for log in sorted(work.glob("*.log")):
                 print(f"--- {log.name} ---\n{log.read_text()[-2000:]}", file=sys.stderr)
             raise
 
-    summary, ok = targets(rows)
     print(
         f"## Serving benchmark ({'quick' if args.quick else 'full'} run; {pinning}; "
         f"{os.cpu_count()} cores; batch = {BATCH_ROWS} rows)\n"
     )
-    print(table(rows))
+    ok = True
+    if rows:
+        summary, ok = targets(rows)
+        print(table(rows))
+        print(
+            "\nIn-process rows: no HTTP; req/s is 1 / mean call time on one thread, "
+            "rows/s is for a ready 1,000-row input. Service rows: JSON single rows; "
+            "batches of 1,000 at concurrency 4. mlflow models serve: "
+            "`dataframe_split` JSON, probabilities "
+            '(`pyfunc_predict_fn="predict_proba"`).'
+        )
+        print("\n" + summary)
+    print("\n### Concurrency sweep (chapter 15): single-row requests\n")
+    print(sweep_table(sweep))
     print(
-        "\nIn-process rows: no HTTP; req/s is 1 / mean call time on one thread, "
-        "rows/s is for a ready 1,000-row input. Service rows: JSON single rows; "
-        "batches of 1,000 at concurrency 4. mlflow models serve: `dataframe_split` "
-        "JSON, probabilities "
-        '(`pyfunc_predict_fn="predict_proba"`).'
+        f"\n{plan.sweep} requests per cell after {plan.warmup} untimed ones; client "
+        "CPU is the load client's CPU time ÷ wall time (near 100%: the client set "
+        "the ceiling)."
     )
-    print("\n" + summary)
+    sweep_summary, sweep_ok = sweep_targets(
+        sweep, ["logreg", "mlp"][: 1 + bool(args.mlp)]
+    )
+    print("\n" + sweep_summary)
+    ok &= sweep_ok
     print(f"\nmeasured in {time.perf_counter() - started:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+        results = {
+            "rows": [asdict(r) for r in rows],
+            "sweep": [asdict(r) for r in sweep],
+        }
+        args.json.write_text(json.dumps(results, indent=2))
     return 1 if args.strict and not ok else 0
 
 

@@ -1,0 +1,323 @@
+"""Micro-batching and several models in one process (serving.batching, chapter 15)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import httpx
+import numpy as np
+import pytest
+
+from mlops_course import serving
+from mlops_course.data import generate_applications, time_split
+from mlops_course.loadtest import run_load
+from mlops_course.modeling import features_and_target, make_model
+from mlops_course.serialization import to_onnx
+from mlops_course.servers import serve
+from mlops_course.serving import Application, Settings, batching, to_records
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def split():
+    return time_split(generate_applications(3_000, seed=5))
+
+
+@pytest.fixture(scope="module")
+def pipelines(split):
+    X, y = features_and_target(split.train)
+    return {
+        "small": make_model("logreg", seed=0, C=0.01).fit(X, y),
+        "large": make_model("logreg", seed=0, C=10.0).fit(X, y),
+    }
+
+
+@pytest.fixture(scope="module")
+def onnx_files(pipelines, split, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    X, _ = features_and_target(split.train)
+    paths = {}
+    for name, pipeline in pipelines.items():
+        paths[name] = folder / f"{name}.onnx"
+        paths[name].write_bytes(to_onnx(pipeline, X))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def engines(onnx_files):
+    return {n: serving.OnnxEngine(p.read_bytes()) for n, p in onnx_files.items()}
+
+
+@pytest.fixture(scope="module")
+def rows(split):
+    records = to_records(split.test.iloc[:40])
+    return [Application.model_validate(r) for r in records]
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+class Counting:
+    """A real engine that records the size of every call, and may refuse a row."""
+
+    def __init__(self, engine, refuse_age: int | None = None):
+        self.engine, self.name, self.calls = engine, engine.name, []
+        self.refuse_age = refuse_age
+
+    def predict_proba(self, columns):
+        self.calls.append(len(columns["age"]))
+        if self.refuse_age is not None and self.refuse_age in columns["age"]:
+            raise ValueError(f"age {self.refuse_age} refused")
+        return self.engine.predict_proba(columns)
+
+
+def alone(engine, application) -> float:
+    return float(engine.predict_proba(serving.columns_of([application]))[0])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("offload", [False, True])
+async def test_concurrent_rows_share_one_engine_call_and_get_their_own_answer(
+    engines, rows, offload
+):
+    counting = Counting(engines["small"])
+    batcher = batching.MicroBatcher(
+        {"small": counting}, max_batch_size=8, max_wait_ms=200, offload=offload
+    )
+    batcher.start()
+    try:
+        got = await asyncio.gather(*(batcher.submit("small", r) for r in rows[:20]))
+    finally:
+        await batcher.close()
+    assert counting.calls == [8, 8, 4]
+    want = [alone(engines["small"], r) for r in rows[:20]]
+    assert np.allclose(got, want, atol=1e-6)
+    assert batcher.stats.as_dict()["sizes"] == {"4": 1, "8": 2}
+
+
+@pytest.mark.anyio
+async def test_no_wait_means_a_lone_row_is_scored_at_once(engines, rows):
+    counting = Counting(engines["small"])
+    batcher = batching.MicroBatcher({"small": counting}, max_wait_ms=0)
+    batcher.start()
+    try:
+        for row in rows[:3]:
+            await batcher.submit("small", row)
+    finally:
+        await batcher.close()
+    assert counting.calls == [1, 1, 1]
+
+
+@pytest.mark.anyio
+async def test_models_share_the_batcher_one_call_per_model(engines, rows):
+    small, large = Counting(engines["small"]), Counting(engines["large"])
+    batcher = batching.MicroBatcher(
+        {"small": small, "large": large}, max_batch_size=64, max_wait_ms=200
+    )
+    batcher.start()
+    try:
+        names = ["small", "large"] * 10
+        got = await asyncio.gather(
+            *(batcher.submit(n, r) for n, r in zip(names, rows, strict=False))
+        )
+    finally:
+        await batcher.close()
+    assert batcher.stats.batches == 1
+    assert small.calls == [10] and large.calls == [10]
+    want = [alone(engines[n], r) for n, r in zip(names, rows, strict=False)]
+    assert np.allclose(got, want, atol=1e-6)
+    assert not np.allclose(got[0::2], got[1::2], atol=1e-3)  # two different models
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("offload", [False, True])
+async def test_a_failing_row_does_not_fail_the_rest_of_its_batch(
+    engines, rows, offload
+):
+    bad_age = 99  # a valid age no other row has: the engine refuses it
+    batch = [*rows[:3], rows[3].model_copy(update={"age": bad_age}), *rows[4:12]]
+    assert [r.age == bad_age for r in batch].count(True) == 1
+    counting = Counting(engines["small"], refuse_age=bad_age)
+    batcher = batching.MicroBatcher(
+        {"small": counting}, max_batch_size=12, max_wait_ms=200, offload=offload
+    )
+    batcher.start()
+    try:
+        results = await asyncio.gather(
+            *(batcher.submit("small", r) for r in batch), return_exceptions=True
+        )
+    finally:
+        await batcher.close()
+    errors = [i for i, r in enumerate(results) if isinstance(r, Exception)]
+    assert errors == [3]
+    assert "refused" in str(results[3])
+    good = [alone(engines["small"], r) for i, r in enumerate(batch) if i != 3]
+    assert np.allclose([r for i, r in enumerate(results) if i != 3], good, atol=1e-6)
+    assert batcher.stats.failed_batches == 1
+    assert counting.calls == [12] + [1] * 12
+
+
+@pytest.mark.anyio
+async def test_close_answers_queued_rows_then_refuses_new_ones(engines, rows):
+    batcher = batching.MicroBatcher(
+        {"small": engines["small"]}, max_batch_size=4, max_wait_ms=50
+    )
+    batcher.start()
+    pending = [asyncio.ensure_future(batcher.submit("small", r)) for r in rows[:10]]
+    await asyncio.sleep(0)  # the rows are queued, the first batch is waiting
+    await batcher.close()
+    assert all(task.done() and task.exception() is None for task in pending)
+    assert batcher.stats.rows == 10 and not batcher.running
+    with pytest.raises(batching.BatcherClosed):
+        await batcher.submit("small", rows[0])
+
+
+@pytest.mark.anyio
+async def test_unknown_model_and_bad_settings_are_refused(engines, rows):
+    with pytest.raises(ValueError):
+        batching.MicroBatcher({"small": engines["small"]}, max_batch_size=0)
+    batcher = batching.MicroBatcher({"small": engines["small"]})
+    batcher.start()
+    try:
+        with pytest.raises(KeyError):
+            await batcher.submit("nope", rows[0])
+    finally:
+        await batcher.close()
+
+
+@contextlib.asynccontextmanager
+async def client_for(models, batch=None):
+    app = batching.create_app(models, batch)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://service"
+        ) as client:
+            yield client
+
+
+@pytest.fixture
+def two_models(onnx_files):
+    return {
+        "small": Settings(onnx_path=onnx_files["small"], model_version="1"),
+        "large": Settings(onnx_path=onnx_files["large"], model_version="2"),
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_app_serves_each_model_by_name(two_models, engines, split, enabled):
+    records = to_records(split.test.iloc[:16])
+    batch = batching.BatchSettings(enabled=enabled, max_wait_ms=20)
+    async with client_for(two_models, batch) as client:
+        assert (await client.get("/ready")).status_code == 200
+        listed = (await client.get("/models")).json()
+        assert [m["name"] for m in listed] == ["small", "large"]
+        assert listed[1]["metadata"]["model_version"] == "2"
+        answers = await asyncio.gather(
+            *(
+                client.post(f"/models/{name}/predict", json=record)
+                for record in records
+                for name in ("small", "large")
+            )
+        )
+        default = (await client.post("/predict", json=records[0])).json()
+        stats = (await client.get("/batching")).json()
+    assert all(a.status_code == 200 for a in answers)
+    got = np.array([a.json()["probability_of_default"] for a in answers])
+    for k, name in enumerate(("small", "large")):
+        want = engines[name].predict_proba(
+            serving.columns_of([Application.model_validate(r) for r in records])
+        )
+        assert np.allclose(got[k::2], want, atol=1e-6)
+    assert answers[1].json()["model_version"] == "2"
+    assert default["probability_of_default"] == pytest.approx(got[0], abs=1e-9)
+    if enabled:
+        assert stats["stats"]["rows"] == 33
+        assert stats["stats"]["batches"] < 33  # rows did share engine calls
+    else:
+        assert stats["enabled"] is False and stats["stats"] == {}
+
+
+@pytest.mark.anyio
+async def test_app_refuses_bad_rows_and_unknown_models_before_batching(
+    two_models, split
+):
+    record = to_records(split.test.iloc[:1])[0]
+    async with client_for(two_models) as client:
+        bad = await client.post("/models/small/predict", json={**record, "age": 12})
+        unknown = await client.post("/models/nope/predict", json=record)
+        text = await client.post("/models/small/predict", content=b"x")
+        good = await client.post("/models/small/predict", json=record)
+        stats = (await client.get("/batching")).json()["stats"]
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "age"]
+    assert unknown.status_code == 404 and "small, large" not in unknown.text
+    assert "large, small" in unknown.json()["detail"]
+    assert text.status_code == 415
+    assert good.status_code == 200
+    assert stats["rows"] == 1  # only the good row reached the batcher
+
+
+@pytest.mark.anyio
+async def test_a_model_that_fails_to_load_is_a_503_for_it_alone(
+    two_models, tmp_path, split
+):
+    record = to_records(split.test.iloc[:1])[0]
+    models = {**two_models, "gone": Settings(onnx_path=tmp_path / "gone.onnx")}
+    async with client_for(models) as client:
+        ready = await client.get("/ready")
+        gone = await client.post("/models/gone/predict", json=record)
+        small = await client.post("/models/small/predict", json=record)
+    assert ready.status_code == 503 and "gone" in ready.json()["detail"]
+    assert gone.status_code == 503 and "not found" in gone.json()["detail"]
+    assert small.status_code == 200
+
+
+def test_phase1_app_is_unchanged_by_the_batching_module(two_models):
+    paths = set(serving.create_app(two_models["small"]).openapi()["paths"])
+    assert "/models/{name}/predict" not in paths and "/predict" in paths
+    assert (
+        "/models/{name}/predict" in batching.create_app(two_models).openapi()["paths"]
+    )
+
+
+def test_settings_round_trip_through_the_environment(two_models):
+    env = {**batching.models_env(two_models)}
+    env.update(batching.BatchSettings(max_batch_size=16, max_wait_ms=0.5).to_env())
+    models = batching.models_from_env(env)
+    assert list(models) == ["small", "large"]
+    assert models["large"].onnx_path == two_models["large"].onnx_path
+    assert models["large"].model_name == "large"
+    batch = batching.BatchSettings.from_env(env)
+    assert (batch.max_batch_size, batch.max_wait_ms, batch.enabled) == (16, 0.5, True)
+    with pytest.raises(ValueError):
+        batching.models_from_env({batching.MODELS_ENV: "[]"})
+    one = batching.models_from_env(Settings(onnx_path="m.onnx").to_env())
+    assert list(one) == ["credit-default"]
+
+
+@pytest.mark.slow
+def test_uvicorn_process_batches_concurrent_requests(two_models, split, tmp_path):
+    env = {
+        **batching.models_env(two_models),
+        **batching.BatchSettings(max_wait_ms=2).to_env(),
+    }
+    command = batching.uvicorn_command("--log-level", "warning", access_log=False)
+    body = json.dumps(to_records(split.test.iloc[:1])[0]).encode()
+    with serve(command, env=env, health="/ready", log_path=tmp_path / "s.log") as s:
+        result = run_load(
+            s.url + "/models/large/predict",
+            body,
+            concurrency=16,
+            n_requests=400,
+            time_limit=30,
+        )
+        stats = httpx.get(s.url + "/batching", trust_env=False).json()["stats"]
+    assert result.n_errors == 0 and result.n_requests == 400
+    assert stats["rows"] == 400
+    assert stats["mean_batch_size"] > 1.5
