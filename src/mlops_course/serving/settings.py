@@ -44,6 +44,7 @@ class Settings(BaseModel):
     feast_feature_service: str = "credit_v1"
     #: Opt-in Prometheus metrics on ``/metrics`` (chapter 13, ``serving.metrics``).
     metrics: bool = False
+    allow_reload: bool = False  # POST /admin/reload (chapter 8), off by default
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
