@@ -155,3 +155,26 @@ async def test_a_missing_model_is_reported_as_not_loaded(tmp_path):
         got = samples((await client.get("/metrics")).text)
     assert got[("credit_model_loaded", ())] == 0
     assert not any(k[0] == "credit_model_info" and k[1] for k in got)
+
+
+@pytest.mark.anyio
+async def test_a_reloaded_model_is_observed_and_reported_too(
+    model_file, frame, tmp_path
+):
+    """Chapter 8's reload and chapter 13's metrics together: the new model counts."""
+    import shutil
+
+    path = tmp_path / "model.joblib"
+    shutil.copy(model_file, path)
+    settings = Settings(model_path=path, metrics=True, allow_reload=True)
+    records = to_records(frame.iloc[:2])
+    async with client_for(settings) as client:
+        assert (await client.post("/predict", json=records[0])).status_code == 200
+        reloaded = await client.post("/admin/reload")
+        assert reloaded.status_code == 200, reloaded.text
+        new_version = reloaded.json()["model_version"]
+        assert (await client.post("/predict", json=records[1])).status_code == 200
+        got = samples((await client.get("/metrics")).text)
+    assert got[("credit_predicted_probability_count", ())] == 2
+    info = [dict(k[1]) for k in got if k[0] == "credit_model_info"]
+    assert [i["version"] for i in info] == [new_version]

@@ -158,21 +158,23 @@ def instrument(app: FastAPI, metrics: ServiceMetrics | None = None) -> ServiceMe
 
     inner = app.router.lifespan_context
 
+    def observe(model: Any) -> Any:
+        """``model`` with its predictions observed, and the model-info metric set."""
+        observed = _ObservedEngine(model.engine, metrics.predictions)
+        metrics.model_info.info(
+            {"name": model.name, "version": model.version, "engine": model.engine.name}
+        )
+        metrics.model_loaded.set(1)
+        return dataclasses.replace(model, engine=observed)
+
+    # A model swapped in later (POST /admin/reload, chapter 8) goes through it too.
+    app.state.model_wrappers = [*getattr(app.state, "model_wrappers", []), observe]
+
     @contextlib.asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
         async with inner(app_) as state:
-            model = app_.state.model
-            if model is not None:
-                observed = _ObservedEngine(model.engine, metrics.predictions)
-                app_.state.model = dataclasses.replace(model, engine=observed)
-                metrics.model_info.info(
-                    {
-                        "name": model.name,
-                        "version": model.version,
-                        "engine": model.engine.name,
-                    }
-                )
-                metrics.model_loaded.set(1)
+            if app_.state.model is not None:
+                app_.state.model = observe(app_.state.model)
             try:
                 yield state
             finally:

@@ -77,6 +77,8 @@ def install_reload(app: FastAPI, settings: Settings) -> None:
                 logger.error("reload failed, model unchanged: %s", exc)
                 kept = f"still serving version {previous}" if old else "no model"
                 raise HTTPException(502, f"reload failed ({kept}): {exc}") from None
+            for wrap in getattr(app.state, "model_wrappers", []):
+                new = wrap(new)  # e.g. the metrics' observed engine (chapter 13)
             app.state.model = new  # one assignment: requests see old or new
             app.state.model_error = None
             logger.info("model reloaded: version %s -> %s", previous, new.version)
