@@ -149,6 +149,28 @@ async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": shown}, status_code=422)
 
 
+def apply_contract(
+    app: FastAPI,
+    on_invalid: Callable[[Request, Exception], Coroutine[Any, Any, Response]] = (
+        invalid_body
+    ),
+) -> None:
+    """The service's request contract on ``app`` (chapters 5, 12, 15 share it).
+
+    Starlette's body limit (413, counted as the body streams in), the fast JSON
+    route class, clear 400/415/422 answers, and a 500 that never shows internals.
+    """
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
+    app.router.route_class = FastJSONRoute
+    app.add_exception_handler(StarletteHTTPException, body_error)
+    app.add_exception_handler(RequestValidationError, on_invalid)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s", request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The model service for ``settings``; the model loads when the app starts."""
 
@@ -172,18 +194,9 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Probability that a loan application defaults, and the decision.",
         lifespan=lifespan,
     )
-    # Starlette's own limit: counted as the body streams in, 413 past it.
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
-    app.router.route_class = FastJSONRoute
+    apply_contract(app)
     app.state.model = None
     app.state.model_error = "not started"
-    app.add_exception_handler(StarletteHTTPException, body_error)
-    app.add_exception_handler(RequestValidationError, invalid_body)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s", request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     @app.get("/health", response_model=Status, response_model_exclude_none=True)
     async def health() -> Status:

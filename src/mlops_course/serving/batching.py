@@ -45,14 +45,9 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from mlops_course.serving.app import FastJSONRoute, body_error, content_type
-from mlops_course.serving.app import invalid_body as _invalid_body
+from mlops_course.serving.app import apply_contract, content_type
 from mlops_course.serving.engines import Engine, ModelLoadError
 from mlops_course.serving.loading import LoadedModel, load_model
 from mlops_course.serving.schemas import (
@@ -60,7 +55,6 @@ from mlops_course.serving.schemas import (
     ERRORS,
     JSON,
     MAX_BATCH_ROWS,
-    MAX_BODY_BYTES,
     Application,
     Metadata,
     Prediction,
@@ -385,18 +379,10 @@ def create_app(
         summary="One process, several named models, one dynamic batcher.",
         lifespan=lifespan,
     )
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
-    app.router.route_class = FastJSONRoute
+    apply_contract(app)
     app.state.settings = settings
     app.state.models, app.state.errors = {}, {}
     app.state.batcher = None
-    app.add_exception_handler(StarletteHTTPException, body_error)
-    app.add_exception_handler(RequestValidationError, _invalid_body)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s", request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     @app.get("/health", response_model=Status, response_model_exclude_none=True)
     async def health() -> Status:

@@ -45,24 +45,14 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from mlops_course.serving.app import (
-    FastJSONRoute,
-    body_error,
-    content_type,
-    invalid_body,
-)
+from mlops_course.serving.app import apply_contract, content_type
 from mlops_course.serving.loading import LoadedModel, ModelLoadError, load_model
 from mlops_course.serving.schemas import (
     ERRORS,
     JSON,
     MAX_BATCH_ROWS,
-    MAX_BODY_BYTES,
     Application,
     Metadata,
     Prediction,
@@ -586,17 +576,9 @@ def create_rollout_app(
         summary="A primary model and a challenger: A/B split, shadow, canary.",
         lifespan=lifespan,
     )
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
-    app.router.route_class = FastJSONRoute
+    apply_contract(app)
     app.state.rollout = None
     app.state.rollout_error = "not started"
-    app.add_exception_handler(StarletteHTTPException, body_error)
-    app.add_exception_handler(RequestValidationError, invalid_body)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s", request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     def live(request: Request) -> _Rollout:
         rollout = request.app.state.rollout
