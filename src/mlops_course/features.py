@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_course.data import TARGET, TIMESTAMP_COLUMN
-from mlops_course.servers import HOST, ServerError, _die_with_parent, _stop, free_port
+from mlops_course.servers import HOST, serve
 
 #: Customer-level columns of the course's features (the customer profile view).
 PROFILE_COLUMNS = [
@@ -231,30 +229,13 @@ def redis_server(timeout: float = 20) -> Iterator[RedisServer]:
             "redis-server is not installed: `apt-get install redis-server` (Debian), "
             "`conda install -c conda-forge redis-server`, or skip the Redis part"
         )
-    port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="redis-"))
-    argv = [binary, "--bind", HOST, "--port", str(port), "--save", ""]
+    argv = [binary, "--bind", HOST, "--port", "{port}", "--save", ""]
     argv += ["--appendonly", "no", "--dir", str(workdir), "--protected-mode", "yes"]
-    log_path = workdir / "redis.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
     try:
-        deadline = time.monotonic() + timeout
-        while not _pong(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise ServerError(
-                    f"redis-server did not answer PING on port {port}\n"
-                    f"--- log ---\n{log_path.read_text(errors='replace')[-3000:]}"
-                )
-            time.sleep(0.05)
-        yield RedisServer(host=HOST, port=port, pid=process.pid)
+        with serve(
+            argv, ready=_pong, timeout=timeout, log_path=workdir / "redis.log"
+        ) as server:
+            yield RedisServer(host=HOST, port=server.port, pid=server.pid)
     finally:
-        _stop(process, 10)
         shutil.rmtree(workdir, ignore_errors=True)

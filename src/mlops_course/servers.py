@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,8 +104,13 @@ def serve(
     cwd: str | os.PathLike | None = None,
     log_path: str | os.PathLike | None = None,
     stop_grace: float = 10,
+    ready: Callable[[int], bool] | None = None,
 ) -> Iterator[Server]:
-    """Run ``args`` as a server on 127.0.0.1 until the ``with`` block ends."""
+    """Run ``args`` as a server on 127.0.0.1 until the ``with`` block ends.
+
+    It is waited for by a GET of ``health`` answering 2xx, or, for a server that
+    does not speak HTTP (redis-server, chapter 9), until ``ready(port)`` is true.
+    """
     if isinstance(args, str):
         raise TypeError("pass the command as a list of arguments, not a shell string")
     port = port or free_port()
@@ -131,7 +136,7 @@ def serve(
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     try:
-        _wait_healthy(process, url + health, timeout, log_path)
+        _wait_healthy(process, url + health, timeout, log_path, ready, port)
         yield Server(url=url, port=port, pid=process.pid, log_path=log_path)
     finally:
         _stop(process, stop_grace)
@@ -140,7 +145,12 @@ def serve(
 
 
 def _wait_healthy(
-    process: subprocess.Popen, url: str, timeout: float, log_path: Path
+    process: subprocess.Popen,
+    url: str,
+    timeout: float,
+    log_path: Path,
+    ready: Callable[[int], bool] | None = None,
+    port: int = 0,
 ) -> None:
     deadline = time.monotonic() + timeout
     last_problem = "no answer yet"
@@ -152,6 +162,12 @@ def _wait_healthy(
                     f"server exited with status {code} before it was healthy\n"
                     f"--- server log ---\n{_tail(log_path, 4000)}"
                 )
+            if ready is not None:
+                if ready(port):
+                    return
+                last_problem = "not ready"
+                time.sleep(0.05)
+                continue
             try:
                 response = client.get(url)
                 if response.is_success:
