@@ -2,7 +2,8 @@
 
 A subpackage, one concern a module: ``schemas`` (the contract), ``settings``,
 ``engines`` (ONNX Runtime, scikit-learn), ``loading`` (files and the registry),
-``arrow`` (Arrow batches) and ``app`` (routes and errors). Import from
+``arrow`` (Arrow batches) and ``app`` (routes and errors); ``reload`` adds the
+opt-in ``POST /admin/reload`` of chapter 8. Import from
 ``mlops_course.serving``, which re-exports what chapters and tests use.
 
 Chapter 5 builds and tests it; chapters 6 (containers) and 7 (capstone) start
@@ -56,6 +57,7 @@ from mlops_course.serving.engines import (
     parity_sample,
 )
 from mlops_course.serving.loading import LoadedModel, file_digest, load_model
+from mlops_course.serving.reload import RELOAD_PATH, Reloaded, install_reload
 from mlops_course.serving.schemas import (
     ARROW_STREAM,
     ENV_PREFIX,
@@ -97,8 +99,10 @@ __all__ = [
     "ModelLoadError",
     "OnnxEngine",
     "PARITY_TOLERANCE",
+    "RELOAD_PATH",
     "Prediction",
     "Problem",
+    "Reloaded",
     "Settings",
     "SklearnEngine",
     "Status",
@@ -111,6 +115,7 @@ __all__ = [
     "create_app",
     "file_digest",
     "frame_of",
+    "install_reload",
     "invalid_body",
     "load_model",
     "loaded_model",

@@ -26,6 +26,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from mlops_course.serving.arrow import columns_from_arrow
 from mlops_course.serving.loading import LoadedModel, ModelLoadError, load_model
+from mlops_course.serving.reload import install_reload
 from mlops_course.serving.schemas import (
     ARROW_STREAM,
     ERRORS,
@@ -248,6 +249,7 @@ def create_app(settings: Settings) -> FastAPI:
         columns = columns_from_arrow(await request.body())
         return answer(model, model.engine.predict_proba(columns))
 
+    install_reload(app, settings)  # POST /admin/reload, only if settings.allow_reload
     return app
 
 

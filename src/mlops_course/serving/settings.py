@@ -39,6 +39,7 @@ class Settings(BaseModel):
     model_version: str | None = None
     training_data_hash: str | None = None
     threshold: float = Field(0.5, ge=0, le=1)
+    allow_reload: bool = False  # POST /admin/reload (chapter 8), off by default
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,0 +1,296 @@
+"""POST /admin/reload: opt-in, swaps the model, keeps the old one when loading fails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+
+import httpx
+import joblib
+import pytest
+
+from mlops_course import serving
+from mlops_course.data import FEATURES, generate_applications, time_split
+from mlops_course.modeling import features_and_target, make_model
+from mlops_course.serving import RELOAD_PATH, Settings, to_records
+
+PHASE1_PATHS = {
+    "/health",
+    "/ready",
+    "/metadata",
+    "/predict",
+    "/predict/batch",
+    "/predict/batch/arrow",
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    split = time_split(generate_applications(3_000, seed=5))
+    return split.train, split.test
+
+
+@pytest.fixture(scope="module")
+def pipelines(data):
+    """Two different models: all the training rows, and the first 600 only."""
+    X, y = features_and_target(data[0])
+    return (
+        make_model("logreg", seed=0).fit(X, y),
+        make_model("logreg", seed=0, C=0.01).fit(X.iloc[:600], y.iloc[:600]),
+    )
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@contextlib.asynccontextmanager
+async def client_for(settings: Settings):
+    """An in-process client whose app has gone through its lifespan start-up."""
+    app = serving.create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://service"
+        ) as client:
+            yield client
+
+
+async def probability(client: httpx.AsyncClient, row: dict) -> float:
+    response = await client.post("/predict", json=row)
+    assert response.status_code == 200, response.text
+    return response.json()["probability_of_default"]
+
+
+def expected(pipeline, data) -> float:
+    return float(pipeline.predict_proba(data[1][FEATURES].iloc[:1])[0, 1])
+
+
+@pytest.mark.anyio
+async def test_without_the_setting_there_is_no_route_and_openapi_is_phase1(
+    pipelines, data, tmp_path
+):
+    path = tmp_path / "model.joblib"
+    joblib.dump(pipelines[0], path)
+    async with client_for(Settings(model_path=path)) as client:
+        assert (await client.post(RELOAD_PATH)).status_code == 404
+        default = (await client.get("/openapi.json")).json()
+    async with client_for(Settings(model_path=path, allow_reload=True)) as client:
+        with_reload = (await client.get("/openapi.json")).json()
+    assert set(default["paths"]) == PHASE1_PATHS
+    assert set(with_reload["paths"]) == PHASE1_PATHS | {RELOAD_PATH}
+    # the reload route only adds: every Phase 1 path and schema is unchanged
+    for name in PHASE1_PATHS:
+        assert with_reload["paths"][name] == default["paths"][name]
+    schemas = with_reload["components"]["schemas"]
+    assert {k: schemas[k] for k in default["components"]["schemas"]} == default[
+        "components"
+    ]["schemas"]
+
+
+def test_the_setting_comes_from_the_environment():
+    settings = Settings.from_env({"MLOPS_ALLOW_RELOAD": "true"})
+    assert settings.allow_reload is True
+    assert settings.to_env() == {"MLOPS_ALLOW_RELOAD": "True"}
+    assert Settings.from_env(settings.to_env()) == settings
+    assert Settings.from_env({}).allow_reload is False
+
+
+@pytest.mark.anyio
+async def test_reload_swaps_in_the_new_file_and_keeps_it_on_failure(
+    pipelines, data, tmp_path
+):
+    first, second = pipelines
+    path = tmp_path / "model.joblib"
+    joblib.dump(first, path)
+    row = to_records(data[1].iloc[:1])[0]
+    async with client_for(Settings(model_path=path, allow_reload=True)) as client:
+        old_version = (await client.get("/metadata")).json()["model_version"]
+        assert await probability(client, row) == pytest.approx(
+            expected(first, data), abs=1e-5
+        )
+        # nothing changed on disk: a reload is harmless and says so
+        same = await client.post(RELOAD_PATH)
+        assert same.status_code == 200 and same.json()["changed"] is False
+
+        joblib.dump(second, path)
+        # until the reload, the model loaded at start-up answers
+        assert await probability(client, row) == pytest.approx(
+            expected(first, data), abs=1e-5
+        )
+        response = await client.post(RELOAD_PATH)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        new_version = (await client.get("/metadata")).json()["model_version"]
+        assert answer == {
+            "previous_version": old_version,
+            "model_version": new_version,
+            "model_source": "file:model.joblib",
+            "changed": True,
+        }
+        assert new_version != old_version
+        assert await probability(client, row) == pytest.approx(
+            expected(second, data), abs=1e-5
+        )
+
+        path.write_bytes(b"not a model")  # a broken deployment
+        failed = await client.post(RELOAD_PATH)
+        assert failed.status_code == 502
+        detail = failed.json()["detail"]
+        assert detail.startswith(f"reload failed (still serving version {new_version})")
+        # the old model still answers, and the service still says it is ready
+        assert (await client.get("/ready")).status_code == 200
+        assert (await client.get("/metadata")).json()["model_version"] == new_version
+        assert await probability(client, row) == pytest.approx(
+            expected(second, data), abs=1e-5
+        )
+
+
+@pytest.mark.anyio
+async def test_reload_loads_a_model_that_was_missing_at_start(
+    pipelines, data, tmp_path
+):
+    path = tmp_path / "model.joblib"
+    async with client_for(Settings(model_path=path, allow_reload=True)) as client:
+        assert (await client.get("/ready")).status_code == 503
+        failed = await client.post(RELOAD_PATH)
+        assert failed.status_code == 502
+        assert "(no model)" in failed.json()["detail"]
+        assert "model file not found" in failed.json()["detail"]
+        joblib.dump(pipelines[0], path)
+        response = await client.post(RELOAD_PATH)
+        assert response.status_code == 200
+        assert response.json()["previous_version"] is None
+        assert (await client.get("/ready")).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_second_reload_while_one_runs_gets_409(
+    pipelines, data, tmp_path, monkeypatch
+):
+    from mlops_course.serving import reload
+
+    path = tmp_path / "model.joblib"
+    joblib.dump(pipelines[0], path)
+    entered, release = threading.Event(), threading.Event()
+    real_load = reload.load_model
+
+    def slow_load(settings):  # the real loader, held until the test lets it go
+        entered.set()
+        release.wait(timeout=30)
+        return real_load(settings)
+
+    monkeypatch.setattr(reload, "load_model", slow_load)
+    async with client_for(Settings(model_path=path, allow_reload=True)) as client:
+        first = asyncio.create_task(client.post(RELOAD_PATH))
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        second = await client.post(RELOAD_PATH)
+        # the service keeps answering while the first reload loads
+        ready = await client.get("/ready")
+        release.set()
+        done = await first
+    assert second.status_code == 409 and "already running" in second.json()["detail"]
+    assert ready.status_code == 200
+    assert done.status_code == 200
+
+
+# ----------------------------------------------------------------------------- MLflow
+def log_version(pipeline, data, *, threshold: float | None) -> str:
+    """Log and register ``pipeline`` as chapter 8 does; its version number."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from mlops_course.serialization import as_model_input
+    from mlops_course.tracking import SKOPS_TRUSTED_TYPES
+
+    example = as_model_input(data[1].iloc[:5])
+    metadata = None if threshold is None else {"decision_threshold": threshold}
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            registered_model_name="credit-default",
+            pyfunc_predict_fn="predict_proba",
+            signature=infer_signature(example, pipeline.predict_proba(example)),
+            metadata=metadata,
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        )
+    return str(info.registered_model_version)
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+# SQLAlchemy 2.1 warns about MLflow's own store code (STACK_FACTS): not ours to fix.
+@pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+async def test_reload_follows_the_alias_through_promotion_and_rollback(
+    pipelines, data, tmp_path
+):
+    import mlflow
+    from mlflow import MlflowClient
+
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(tracking)
+    try:
+        artifacts = (tmp_path / "artifacts").as_uri()
+        mlflow.set_experiment(
+            experiment_id=mlflow.create_experiment("reload", artifacts)
+        )
+        versions = [
+            log_version(pipelines[0], data, threshold=0.31),
+            log_version(pipelines[1], data, threshold=0.42),
+            log_version(pipelines[1], data, threshold=None),  # unservable
+        ]
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert versions == ["1", "2", "3"]
+    client = MlflowClient(tracking_uri=tracking)
+
+    def point(alias_version: str) -> None:
+        client.set_registered_model_alias("credit-default", "champion", alias_version)
+
+    point("1")
+    row = to_records(data[1].iloc[:1])[0]
+    settings = Settings(
+        model_uri="models:/credit-default@champion",
+        tracking_uri=tracking,
+        allow_reload=True,
+    )
+    async with client_for(settings) as api:
+
+        async def served() -> tuple[str, float]:
+            meta = (await api.get("/metadata")).json()
+            return meta["model_version"], meta["threshold"]
+
+        assert await served() == ("1", 0.31)
+        point("2")  # promotion: the service does not notice on its own...
+        assert await served() == ("1", 0.31)
+        promoted = await api.post(RELOAD_PATH)  # ...until it reloads
+        assert promoted.json() == {
+            "previous_version": "1",
+            "model_version": "2",
+            "model_source": "models:/credit-default/2",
+            "changed": True,
+        }
+        assert await served() == ("2", 0.42)
+        assert await probability(api, row) == pytest.approx(
+            expected(pipelines[1], data), abs=1e-5
+        )
+
+        point("1")  # rollback
+        assert (await api.post(RELOAD_PATH)).json()["model_version"] == "1"
+        assert await served() == ("1", 0.31)
+
+        point("3")  # a version the service cannot serve: refused, 1 stays
+        failed = await api.post(RELOAD_PATH)
+        assert failed.status_code == 502
+        assert "still serving version 1" in failed.json()["detail"]
+        assert "no decision_threshold" in failed.json()["detail"]
+        assert await served() == ("1", 0.31)
+
+        client.delete_registered_model_alias("credit-default", "champion")
+        gone = await api.post(RELOAD_PATH)
+        assert gone.status_code == 502 and "champion" in gone.json()["detail"]
+        assert await served() == ("1", 0.31)
