@@ -194,22 +194,26 @@ def population_stability_index(
         cur = current.to_numpy(dtype=float)
         edges = np.unique(np.nanquantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
 
-        def labels(values: np.ndarray) -> np.ndarray:
-            return np.where(
-                np.isnan(values), -1, np.searchsorted(edges, values, side="right")
+        def counts(values: np.ndarray) -> np.ndarray:
+            # Bin 0 holds missing values, bins 1.. the ranges between the edges.
+            codes = np.where(
+                np.isnan(values), 0, np.searchsorted(edges, values, side="right") + 1
             )
+            return np.bincount(codes, minlength=len(edges) + 2)
 
-        ref_labels, cur_labels = labels(ref), labels(cur)
     else:
-        ref_labels = reference.astype(object).where(reference.notna(), "<missing>")
-        cur_labels = current.astype(object).where(current.notna(), "<missing>")
-        ref_labels, cur_labels = ref_labels.to_numpy(), cur_labels.to_numpy()
-    categories = np.union1d(ref_labels.astype(str), cur_labels.astype(str))
-    ref_counts = pd.Series(ref_labels.astype(str)).value_counts()
-    cur_counts = pd.Series(cur_labels.astype(str)).value_counts()
+        seen = pd.concat([reference, current]).astype(object)
+        categories = pd.unique(seen.where(seen.notna(), "<missing>"))
+
+        def counts(values: pd.Series) -> np.ndarray:
+            filled = values.astype(object).where(values.notna(), "<missing>")
+            codes = pd.Categorical(filled, categories=categories).codes
+            return np.bincount(codes, minlength=len(categories))
+
+        ref, cur = reference, current
     # A small floor keeps a bin that is empty on one side finite (a common choice).
-    r = np.maximum(ref_counts.reindex(categories, fill_value=0) / len(ref_labels), 1e-4)
-    c = np.maximum(cur_counts.reindex(categories, fill_value=0) / len(cur_labels), 1e-4)
+    r = np.maximum(counts(ref) / len(ref), 1e-4)
+    c = np.maximum(counts(cur) / len(cur), 1e-4)
     return float(np.sum((c - r) * np.log(c / r)))
 
 
@@ -281,9 +285,18 @@ def drifting_weeks(
     return weeks
 
 
-def _auc(model, frame: pd.DataFrame) -> float:
+def _scores(model, frame: pd.DataFrame, threshold: float) -> tuple[float, float]:
     X, y = modeling.features_and_target(frame)
-    return float(roc_auc_score(y, model.predict_proba(X)[:, 1]))
+    proba = model.predict_proba(X)[:, 1]
+    return float(roc_auc_score(y, proba)), modeling.expected_cost(y, proba, threshold)
+
+
+def _fit(frame: pd.DataFrame, valid: pd.DataFrame, kind: str):
+    model = modeling.make_model(kind).fit(*modeling.features_and_target(frame))
+    X, y = modeling.features_and_target(valid)
+    proba = model.predict_proba(X)[:, 1]
+    threshold, _ = modeling.best_threshold(y.to_numpy(), proba)
+    return model, float(roc_auc_score(y, proba)), threshold
 
 
 def simulate(
@@ -303,29 +316,24 @@ def simulate(
     At the start of week ``w`` the pipeline sees week ``w - 1`` with its labels
     (a one-week label delay): its drift share against the model's training data
     and the model's ROC AUC on it go to :func:`should_retrain`. A retrained
-    model learns from the ``train_weeks - 1`` weeks before the last one and
-    takes its baseline AUC on the last one (time-based validation). ``policy``
-    ``None`` never retrains (manual retraining that nobody does). Returns one
-    row per week: the AUC the served model reached, drift share, decision.
+    model learns from the ``train_weeks - 1`` weeks before the last one; the
+    last one gives its baseline AUC and its decision threshold (time-based
+    validation). ``policy`` ``None`` never retrains (manual retraining that
+    nobody does). Returns one row per week: drift share and AUC seen, the
+    decision, and the served model's AUC and expected cost per application
+    (chapter 1's costs) on that week.
     """
     if train_weeks < 2:
         raise ValueError("train_weeks must be at least 2 (train, then validate)")
-    model = modeling.make_model(model_kind).fit(
-        *modeling.features_and_target(initial_train)
-    )
-    reference, baseline, last_trained = (
-        initial_train,
-        _auc(model, initial_valid),
-        trained_at,
-    )
-    rows = []
+    model, baseline, threshold = _fit(initial_train, initial_valid, model_kind)
+    reference, last_trained = initial_train, trained_at
+    rows: list[dict] = []
     for w, week in enumerate(weeks):
         now = start + timedelta(weeks=w)
         share, metric, decision = None, None, Decision(False)
         if w > 0:
-            seen = weeks[w - 1]
-            share = drift_share(reference, seen, threshold=drift_threshold)
-            metric = _auc(model, seen)
+            share = drift_share(reference, weeks[w - 1], threshold=drift_threshold)
+            metric = rows[-1]["served_auc"]  # the same model served last week
             if policy is not None:
                 decision = policy.should_retrain(
                     now, last_trained, share, metric, baseline
@@ -334,10 +342,9 @@ def simulate(
         if retrained:
             recent = list(weeks[w - train_weeks : w])
             reference = pd.concat(recent[:-1])
-            model = modeling.make_model(model_kind).fit(
-                *modeling.features_and_target(reference)
-            )
-            baseline, last_trained = _auc(model, recent[-1]), now
+            model, baseline, threshold = _fit(reference, recent[-1], model_kind)
+            last_trained = now
+        served_auc, served_cost = _scores(model, week, threshold)
         rows.append(
             {
                 "week": w,
@@ -346,7 +353,8 @@ def simulate(
                 "seen_auc": metric,
                 "retrained": retrained,
                 "triggers": ",".join(decision.triggers),
-                "served_auc": _auc(model, week),
+                "served_auc": served_auc,
+                "served_cost": served_cost,
                 "model_age_weeks": (now - last_trained) / timedelta(weeks=1),
             }
         )
