@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_course import data, retraining
+from mlops_course import data, modeling, retraining
 from mlops_course.retraining import Decision, RetrainingPolicy
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -158,6 +158,10 @@ def test_simulation_retrains_only_when_the_policy_says_so():
     }
     never = retraining.simulate(weeks, None, **common)
     assert not never["retrained"].any()
+    # Last week's AUC, seen at the start of this week, is what was served then.
+    assert never["seen_auc"].iloc[1:].tolist() == never["served_auc"].iloc[:-1].tolist()
+    # A cost per application is at most that of the costliest decision.
+    assert never["served_cost"].between(0, modeling.COST_MISSED_DEFAULT).all()
     assert never["model_age_weeks"].tolist() == list(range(8))
     drift_only = RetrainingPolicy(
         max_age_days=None, drift_share_threshold=0.05, max_metric_drop=None
