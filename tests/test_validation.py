@@ -99,3 +99,32 @@ def test_every_failure_is_reported_at_once(reference):
 def test_not_a_dataframe_is_a_clear_error():
     with pytest.raises(TypeError, match="pandas DataFrame"):
         validation.validate_batch([{"age": 30}])
+
+
+def test_command_line_gate_passes_fails_and_explains(tmp_path, capsys):
+    good, broken = tmp_path / "good.parquet", tmp_path / "broken.parquet"
+    data.drift_scenario("none", 500).frame.to_parquet(good)
+    data.drift_scenario("broken_feed", 500).frame.to_parquet(broken)
+    assert validation.main([str(good)]) == 0
+    assert capsys.readouterr().out.startswith("PASS good.parquet: 500 rows")
+    assert validation.main([str(broken)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL broken.parquet")
+    assert "annual_income" in out and "not_nullable" in out
+    features = tmp_path / "features.parquet"
+    data.drift_scenario("none", 50).frame.drop(columns=[data.TARGET]).to_parquet(
+        features
+    )
+    assert validation.main([str(features)]) == 1
+    assert validation.main(["--no-target", str(features)]) == 0
+
+
+@pytest.mark.parametrize("argv", [[], ["a.parquet", "b.parquet"], ["--wrong"]])
+def test_command_line_usage_errors(argv, capsys):
+    assert validation.main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_command_line_missing_file(tmp_path, capsys):
+    assert validation.main([str(tmp_path / "nope.parquet")]) == 2
+    assert "no such file" in capsys.readouterr().err

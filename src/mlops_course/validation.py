@@ -18,9 +18,16 @@ against the schema:
   model never saw is a contract change a person must accept;
 - ``broken_feed``: fails on ``annual_income`` (``in_range``: incomes in
   thousands) and ``employment_years`` (``not_nullable``).
+
+``python -m mlops_course.validation FILE.parquet`` is the same gate as a
+command for a CI job: it prints the failure table and exits 1.
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
@@ -35,6 +42,7 @@ __all__ = [
     "SchemaErrors",
     "credit_schema",
     "failure_table",
+    "main",
     "validate_batch",
 ]
 
@@ -106,3 +114,38 @@ def failure_table(error: SchemaErrors) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=FAILURE_COLUMNS)
     table["failing_rows"] = table["failing_rows"].astype("Int64")
     return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m mlops_course.validation FILE.parquet``: exit 1 if the batch fails.
+
+    The data validation job of chapter 11's CI workflow runs this line. Add
+    ``--no-target`` for a batch without labels (a scoring batch).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    require_target = "--no-target" not in args
+    paths = [a for a in args if a != "--no-target"]
+    if len(paths) != 1 or paths[0].startswith("-"):
+        print(
+            "usage: python -m mlops_course.validation [--no-target] FILE.parquet",
+            file=sys.stderr,
+        )
+        return 2
+    path = Path(paths[0])
+    if not path.is_file():
+        print(f"error: no such file: {path}", file=sys.stderr)
+        return 2
+    frame = pd.read_parquet(path)
+    try:
+        validate_batch(frame, require_target=require_target)
+    except SchemaErrors as error:
+        table = failure_table(error)
+        print(f"FAIL {path.name}: {len(frame)} rows break the data contract")
+        print(table.to_string(index=False))
+        return 1
+    print(f"PASS {path.name}: {len(frame)} rows match the data contract")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
