@@ -125,3 +125,18 @@ def _is_nbval_cell(item: pytest.Item) -> bool:
 
 
 _ROOT_KEY = pytest.StashKey[Path]()
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored_after_each_test():
+    """Each test starts from the same environment variables.
+
+    Libraries set variables as a side effect: MLflow 3's ``set_experiment`` sets
+    ``MLFLOW_EXPERIMENT_ID``, which a later test's subprocess would inherit and
+    point at an experiment its own tracking store does not have.
+    """
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
