@@ -168,7 +168,7 @@ def chapter_row(path: Path) -> list[str]:
     title = nb.cells[0].source.splitlines()[0].removeprefix("# ").strip()
     modules = notebook_modules(nb)
     return [
-        f"{path.stem[:2]} {title}",
+        title,
         f"`notebooks/{path.name}`",
         ", ".join(f"`{m}`" for m in sorted(modules)) or "none",
         ", ".join(f"`{t}`" for t in covering_tests(modules)) or "none",

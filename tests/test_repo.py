@@ -51,6 +51,16 @@ def test_notebook_names_follow_the_convention():
     assert not bad, f"notebooks must be named NN_slug.ipynb: {bad}"
 
 
+def test_chapter_titles_carry_the_chapter_number():
+    """The book does not number pages (parts would restart it); the titles do."""
+    bad = []
+    for path in NOTEBOOK_FILES:
+        first = read(path).cells[0].source.splitlines()[0]
+        if not re.match(rf"# {int(path.stem[:2])}b?\. \S", first):
+            bad.append(f"{path.name}: {first!r}")
+    assert not bad, f"titles must start with '# <chapter number>. ': {bad}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
 def test_notebook_is_valid_and_has_one_parameters_cell(path):
     problems = structure_problems(read(path))

@@ -34,7 +34,7 @@ def skeleton(number: str, slug: str, title: str) -> nbformat.NotebookNode:
     md, code = new_markdown_cell, new_code_cell
     cells = [
         md(
-            f"# {title}\n\n"
+            f"# {int(number)}. {title}\n\n"
             "One paragraph: the problem this chapter solves for Kestrel Credit, and\n"
             "the tool it teaches, used through the tool's own API or CLI.\n\n"
             "**You will learn to**\n\n"
