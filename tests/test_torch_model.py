@@ -61,9 +61,35 @@ def test_training_learns_something(tensors, trained):
     assert roc_auc_score(tensors.y_test.numpy(), proba) > 0.65
 
 
+def test_probability_wrapper_returns_both_classes(tensors, trained):
+    wrapped = torch_model.WithProbabilities(trained).eval()
+    with torch.no_grad():
+        both = wrapped(tensors.x_test[:50])
+    assert both.shape == (50, 2)
+    assert torch.allclose(both.sum(1), torch.ones(50))
+    p_default = torch_model.predict_proba(trained, tensors.x_test[:50])
+    assert np.allclose(both[:, 1].numpy(), p_default, atol=1e-7)
+
+
+def _export(network, n_inputs):
+    with torch_model.quiet_onnx_export():
+        return torch.onnx.export(
+            torch_model.WithProbabilities(network).eval(),
+            (torch.zeros(2, n_inputs),),
+            dynamo=True,
+            input_names=[torch_model.FEATURES_NAME],
+            output_names=[torch_model.PROBA_OUTPUT],
+            dynamic_shapes=({0: torch.export.Dim("rows")},),
+            verbose=False,
+        )
+
+
 def test_onnx_graph_takes_raw_features_and_matches_pytorch(tensors, trained):
-    exported = torch_model.export_network(trained, tensors.n_inputs)
-    network_onnx = torch_model.exported_to_onnx(exported)
+    program = _export(trained, tensors.n_inputs)
+    assert isinstance(program, torch.onnx.ONNXProgram)
+    network_onnx = program.model_proto
+    assert [i.name for i in network_onnx.graph.input] == ["features"]
+    assert [o.name for o in network_onnx.graph.output] == ["probabilities"]
     split = data.time_split(data.generate_applications(3_000, seed=5))
     rows = serialization.as_model_input(split.test)
     full = torch_model.with_preprocessing(network_onnx, tensors.preprocessor, rows)
@@ -71,14 +97,20 @@ def test_onnx_graph_takes_raw_features_and_matches_pytorch(tensors, trained):
     assert sorted(engine.model.input_names) == sorted(data.FEATURES)
     onnx_proba = engine.predict_proba(rows)
     torch_proba = torch_model.predict_proba(trained, tensors.x_test)
+    assert onnx_proba.shape == torch_proba.shape
     assert np.max(np.abs(onnx_proba - torch_proba)) < 1e-5
 
 
-def test_onnx_translation_names_an_operator_it_cannot_translate(tensors):
-    network = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Tanh())
-    exported = torch_model.export_network(network, 3)
-    with pytest.raises(ValueError, match="tanh"):
-        torch_model.exported_to_onnx(exported)
+def test_quiet_export_shows_no_warning_and_restores_logging(recwarn, caplog):
+    import logging
+
+    network = torch_model.make_network(4, seed=1)
+    level = logging.getLogger("torch.onnx").level
+    with caplog.at_level(logging.WARNING):
+        _export(network, 4)
+    assert [r for r in caplog.records if r.name.startswith("torch.onnx")] == []
+    assert [str(w.message) for w in recwarn] == []
+    assert logging.getLogger("torch.onnx").level == level
 
 
 def test_config_round_trips_through_the_command_line(tmp_path):

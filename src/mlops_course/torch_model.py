@@ -6,22 +6,24 @@ training period), and ships it as ONNX for the Phase 1 service;
 chapter 14 trains the same network with DistributedDataParallel
 (:mod:`mlops_course.ddp_train`).
 
-ONNX: the exported graph takes the service's raw inputs (one ``[None, 1]`` input
+ONNX: the served graph takes the service's raw inputs (one ``[None, 1]`` input
 per feature: ``float`` numbers, ``string`` categories) and returns
 ``probabilities`` ``[n, 2]``, the contract of
-:class:`mlops_course.serving.engines.OnnxEngine`. It is two graphs merged with
-``onnx.compose.merge_models``: the fitted scikit-learn preprocessor converted by
-skl2onnx, then the network. The network's graph is captured with
-``torch.export.export`` and its few ATen operators (``linear``, ``relu``,
-``sigmoid``) are written as ONNX nodes by :func:`exported_to_onnx`: what
-``torch.onnx.export(..., dynamo=True)`` does for this network, without the
-``onnxscript`` package that exporter needs and the course's lock lacks.
+:class:`mlops_course.serving.engines.OnnxEngine`. The chapter exports
+:class:`WithProbabilities` (the network plus its two-column output) with
+``torch.onnx.export(..., dynamo=True)``; :func:`with_preprocessing` puts the
+fitted scikit-learn preprocessor, converted by skl2onnx, in front with
+``onnx.compose.merge_models``.
 
 Importing this module imports torch; the rest of the package does not.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +34,11 @@ from torch import nn
 
 from mlops_course import data, modeling
 
-#: Where the network's input and logit are called in its ONNX graph.
+#: The names of the network's input and output in its ONNX graph.
 FEATURES_NAME = "features"
 PROBA_OUTPUT = "probabilities"
-#: The default ONNX opsets (the same as :mod:`mlops_course.serialization`).
-TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+#: The ONNX-ML opset of the preprocessor's graph (as in chapter 4's conversions).
+ML_OPSET = 3
 
 
 def configure_determinism(seed: int, *, threads: int = 1) -> None:
@@ -119,111 +121,76 @@ def predict_proba(network: nn.Module, x: torch.Tensor) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ ONNX
-def export_network(network: nn.Module, n_inputs: int) -> torch.export.ExportedProgram:
-    """``torch.export.export`` of the network in eval mode, for any number of rows."""
-    network.eval()
-    example = (torch.zeros(2, n_inputs),)
-    rows = torch.export.Dim("rows")
-    return torch.export.export(network, example, dynamic_shapes=({0: rows},))
+class WithProbabilities(nn.Module):
+    """Wrap a logit network: ``[rows, 2]`` (P(repaid), P(default)) per row."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The two class probabilities, the service's ``probabilities`` output."""
+        p_default = torch.sigmoid(self.network(x)).squeeze(1)
+        return torch.stack([1 - p_default, p_default], dim=1)
 
 
-_ONNX_OPS = {
-    "aten.linear.default": ("Gemm", {"transB": 1}),
-    "aten.relu.default": ("Relu", {}),
-    "aten.sigmoid.default": ("Sigmoid", {}),
-}
+@contextlib.contextmanager
+def quiet_onnx_export() -> Iterator[None]:
+    """Hide two messages torch 2.13's ONNX exporter emits from its own code.
 
-
-def exported_to_onnx(
-    exported: torch.export.ExportedProgram, *, opset: int = TARGET_OPSET[""]
-) -> Any:
-    """Translate an exported network (linear, relu, sigmoid) into an ONNX model.
-
-    One input ``features`` ``[rows, n]``; one output ``probabilities``
-    ``[rows, 2]`` (P(repaid), P(default)), computed from the network's logit.
-    Any other ATen operator raises ``ValueError`` naming it.
+    Its operator registry logs a warning for each torchvision operator it skips
+    when torchvision is not installed (it is not: no vision model here), and
+    ``torch.export`` deep-copies a deprecated pytree ``LeafSpec``, which raises a
+    FutureWarning no argument of the call avoids. Only the ``torch.onnx`` loggers'
+    warnings and that one FutureWarning message are hidden, only inside the block.
     """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    signature = exported.graph_signature
-    if len(signature.user_inputs) != 1:
-        raise ValueError(f"expected one tensor input, got {signature.user_inputs}")
-    nodes, initializers, names, n_inputs = [], [], {}, None
-    for node in exported.graph.nodes:
-        if node.op == "placeholder":
-            parameter = signature.inputs_to_parameters.get(node.name)
-            if parameter is None:
-                names[node.name] = FEATURES_NAME
-                continue
-            names[node.name] = f"net_{node.name}"
-            array = exported.state_dict[parameter].detach().numpy()
-            initializers.append(numpy_helper.from_array(array, names[node.name]))
-        elif node.op == "call_function":
-            if str(node.target) not in _ONNX_OPS:
-                raise ValueError(f"no ONNX translation for {node.target} here")
-            op_type, attributes = _ONNX_OPS[str(node.target)]
-            if op_type == "Gemm" and n_inputs is None:
-                n_inputs = exported.state_dict[
-                    signature.inputs_to_parameters[node.args[1].name]
-                ].shape[1]
-            names[node.name] = f"net_{node.name}"
-            inputs = [names[arg.name] for arg in node.args]
-            nodes.append(
-                helper.make_node(op_type, inputs, [names[node.name]], **attributes)
+    onnx_logger = logging.getLogger("torch.onnx")
+    level = onnx_logger.level
+    onnx_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                category=FutureWarning,
             )
-        elif node.op == "output":
-            (logit,) = node.args[0]
-    if n_inputs is None:
-        raise ValueError("the exported graph has no linear layer")
-    nodes += [
-        helper.make_node("Sigmoid", [names[logit.name]], ["net_p_default"]),
-        helper.make_node("Sub", ["net_one", "net_p_default"], ["net_p_repaid"]),
-        helper.make_node(
-            "Concat", ["net_p_repaid", "net_p_default"], [PROBA_OUTPUT], axis=1
-        ),
-    ]
-    initializers.append(numpy_helper.from_array(np.ones(1, np.float32), "net_one"))
-    graph = helper.make_graph(
-        nodes,
-        "credit_net",
-        [
-            helper.make_tensor_value_info(
-                FEATURES_NAME, TensorProto.FLOAT, [None, n_inputs]
-            )
-        ],
-        [helper.make_tensor_value_info(PROBA_OUTPUT, TensorProto.FLOAT, [None, 2])],
-        initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    onnx.checker.check_model(model)
-    return model
+            yield
+    finally:
+        onnx_logger.setLevel(level)
 
 
 def with_preprocessing(
     network_onnx: Any, preprocessor: Any, sample: pd.DataFrame
 ) -> Any:
-    """Put the fitted preprocessor (via skl2onnx) in front: raw feature inputs."""
+    """Put the fitted preprocessor (via skl2onnx) in front: raw feature inputs.
+
+    ``network_onnx`` is the exporter's ``ModelProto`` with one input
+    ``features`` and the output ``probabilities``; the preprocessor's graph is
+    brought to the network's opset so that the two can be merged.
+    """
     import onnx
     from skl2onnx import convert_sklearn
 
     from mlops_course.serialization import _initial_types
 
+    (network_input,) = [i.name for i in network_onnx.graph.input]
+    (opset,) = [o.version for o in network_onnx.opset_import if o.domain == ""]
     prep = convert_sklearn(
         preprocessor,
         name="preprocessor",
         initial_types=_initial_types(sample),
-        target_opset=TARGET_OPSET,
+        target_opset={"": opset, "ai.onnx.ml": ML_OPSET},
     )
+    # skl2onnx declares the lowest opset its operators need; merge_models wants
+    # the network's, so ONNX's version converter lifts the preprocessor to it.
+    prep = onnx.version_converter.convert_version(prep, opset)
     (prep_output,) = [o.name for o in prep.graph.output]
     network_onnx = onnx.ModelProto.FromString(network_onnx.SerializeToString())
-    network_onnx.ir_version = prep.ir_version
-    # Gemm, Relu, Sigmoid, Sub and Concat read the same in every opset since 11:
-    # take the preprocessor's opsets so that the two graphs can be merged.
-    del network_onnx.opset_import[:]
-    network_onnx.opset_import.extend(prep.opset_import)
+    network_onnx.ir_version = prep.ir_version = max(
+        prep.ir_version, network_onnx.ir_version
+    )
     merged = onnx.compose.merge_models(
-        prep, network_onnx, io_map=[(prep_output, FEATURES_NAME)]
+        prep, network_onnx, io_map=[(prep_output, network_input)]
     )
     onnx.checker.check_model(merged)
     return merged
