@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -22,6 +21,7 @@ from mlops_course.serialization import to_onnx
 from mlops_course.servers import serve
 from mlops_course.serving import ARROW_STREAM, Settings, to_arrow_stream, to_records
 from mlops_course.tracking import data_fingerprint
+from tests.serving_helpers import client_for, log_version
 
 THRESHOLD = 0.2
 JSON = {"content-type": "application/json"}
@@ -60,20 +60,6 @@ def settings(model_file, data):
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-@contextlib.asynccontextmanager
-async def client_for(settings: Settings, *, raise_app_exceptions: bool = True):
-    """An in-process client whose app has gone through its lifespan start-up."""
-    app = serving.create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(
-            app=app, raise_app_exceptions=raise_app_exceptions
-        )
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://service"
-        ) as client:
-            yield client
 
 
 def expected(pipeline, frame: pd.DataFrame) -> np.ndarray:
@@ -408,28 +394,6 @@ def test_uvicorn_command_binds_loopback_only():
 
 
 # ----------------------------------------------------------------------------- MLflow
-def log_version(pipeline, data, *, threshold: float | None) -> str:
-    """Log ``pipeline`` the way the capstone does and register it; its version."""
-    import mlflow
-    from mlflow.models import infer_signature
-
-    from mlops_course.serialization import as_model_input
-
-    example = as_model_input(data[1].iloc[:5])
-    metadata = None if threshold is None else {"decision_threshold": threshold}
-    with mlflow.start_run():
-        mlflow.log_param("training_data_hash", data_fingerprint(data[0]))
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            registered_model_name="credit-default",
-            pyfunc_predict_fn="predict_proba",
-            signature=infer_signature(example, pipeline.predict_proba(example)),
-            metadata=metadata,
-            # skops (MLflow's default format) refuses the encoder's dtype unless trusted
-            skops_trusted_types=["numpy.dtype"],
-        )
-    return str(info.registered_model_version)
 
 
 @pytest.mark.slow

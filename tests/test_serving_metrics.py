@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-
-import httpx
 import joblib
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlops_course import serving
 from mlops_course.data import FEATURES, generate_applications
 from mlops_course.modeling import features_and_target, make_model
 from mlops_course.serving import Settings, to_records
 from mlops_course.serving.metrics import PROBABILITY_BUCKETS, UNMATCHED
+from tests.serving_helpers import client_for
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +34,6 @@ def model_file(pipeline, tmp_path_factory):
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-@contextlib.asynccontextmanager
-async def client_for(settings: Settings):
-    """An in-process client whose app has gone through its lifespan start-up."""
-    app = serving.create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://s") as c:
-            yield c
 
 
 def samples(text: str) -> dict[tuple, float]:

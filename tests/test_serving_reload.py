@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 
 import httpx
 import joblib
 import pytest
 
-from mlops_course import serving
 from mlops_course.data import FEATURES, generate_applications, time_split
 from mlops_course.modeling import features_and_target, make_model
 from mlops_course.serving import RELOAD_PATH, Settings, to_records
+from tests.serving_helpers import client_for, log_version
 
 PHASE1_PATHS = {
     "/health",
@@ -44,18 +43,6 @@ def pipelines(data):
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-@contextlib.asynccontextmanager
-async def client_for(settings: Settings):
-    """An in-process client whose app has gone through its lifespan start-up."""
-    app = serving.create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://service"
-        ) as client:
-            yield client
 
 
 async def probability(client: httpx.AsyncClient, row: dict) -> float:
@@ -198,27 +185,6 @@ async def test_a_second_reload_while_one_runs_gets_409(
 
 
 # ----------------------------------------------------------------------------- MLflow
-def log_version(pipeline, data, *, threshold: float | None) -> str:
-    """Log and register ``pipeline`` as chapter 8 does; its version number."""
-    import mlflow
-    from mlflow.models import infer_signature
-
-    from mlops_course.serialization import as_model_input
-    from mlops_course.tracking import SKOPS_TRUSTED_TYPES
-
-    example = as_model_input(data[1].iloc[:5])
-    metadata = None if threshold is None else {"decision_threshold": threshold}
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            registered_model_name="credit-default",
-            pyfunc_predict_fn="predict_proba",
-            signature=infer_signature(example, pipeline.predict_proba(example)),
-            metadata=metadata,
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
-        )
-    return str(info.registered_model_version)
 
 
 @pytest.mark.slow

@@ -41,11 +41,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from mlops_course.serving.app import apply_contract, content_type
 from mlops_course.serving.engines import Engine, ModelLoadError
@@ -61,7 +61,7 @@ from mlops_course.serving.schemas import (
     Status,
     columns_of,
 )
-from mlops_course.serving.settings import Settings
+from mlops_course.serving.settings import EnvSettings, Settings
 
 logger = logging.getLogger("mlops_course.serving")
 
@@ -74,28 +74,15 @@ class BatcherClosed(RuntimeError):
     """The batcher is shutting down and takes no new rows."""
 
 
-class BatchSettings(BaseModel):
+class BatchSettings(EnvSettings):
     """Whether to batch, and how: at most ``max_batch_size`` rows, ``max_wait_ms``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    env_prefix: ClassVar[str] = BATCH_PREFIX
 
     enabled: bool = True
     max_batch_size: int = Field(32, ge=1, le=MAX_BATCH_ROWS)
     max_wait_ms: float = Field(1.0, ge=0, le=1_000)
     offload: bool = False
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> BatchSettings:
-        """Settings from ``MLOPS_BATCH_*`` variables (an empty one is unset)."""
-        env = os.environ if environ is None else environ
-        names = {name: f"{BATCH_PREFIX}{name.upper()}" for name in cls.model_fields}
-        values = {k: env[v] for k, v in names.items() if env.get(v, "").strip()}
-        return cls.model_validate(values)
-
-    def to_env(self) -> dict[str, str]:
-        """The ``MLOPS_BATCH_*`` variables :meth:`from_env` reads back."""
-        values = self.model_dump()
-        return {f"{BATCH_PREFIX}{k.upper()}": str(v) for k, v in values.items()}
 
 
 @dataclass

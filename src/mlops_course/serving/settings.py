@@ -9,7 +9,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +19,27 @@ logger = logging.getLogger("mlops_course.serving")
 
 
 # --------------------------------------------------------------------------- settings
-class Settings(BaseModel):
+class EnvSettings(BaseModel):
+    """Frozen settings that travel as ``<env_prefix><FIELD>`` environment variables."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    env_prefix: ClassVar[str] = ENV_PREFIX
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Settings from their environment variables (an empty one is unset)."""
+        env = os.environ if environ is None else environ
+        names = {name: f"{cls.env_prefix}{name.upper()}" for name in cls.model_fields}
+        values = {k: env[v] for k, v in names.items() if env.get(v, "").strip()}
+        return cls.model_validate(values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables :meth:`from_env` reads back into these settings."""
+        values = self.model_dump(exclude_none=True, exclude_defaults=True)
+        return {f"{self.env_prefix}{k.upper()}": str(v) for k, v in values.items()}
+
+
+class Settings(EnvSettings):
     """Where the model comes from; :meth:`from_env` reads it from ``MLOPS_*`` variables.
 
     Give ``model_path`` (a joblib file), ``model_uri`` (an MLflow URI such as
@@ -27,8 +47,6 @@ class Settings(BaseModel):
     (an ONNX file, chapter 4). ``threshold`` applies to file models only: a
     registry model carries its own in its metadata (``decision_threshold``).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model_path: Path | None = None
     model_uri: str | None = None
@@ -45,16 +63,3 @@ class Settings(BaseModel):
     #: Opt-in Prometheus metrics on ``/metrics`` (chapter 13, ``serving.metrics``).
     metrics: bool = False
     allow_reload: bool = False  # POST /admin/reload (chapter 8), off by default
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from ``MLOPS_*`` environment variables (an empty one is unset)."""
-        env = os.environ if environ is None else environ
-        names = {name: f"{ENV_PREFIX}{name.upper()}" for name in cls.model_fields}
-        values = {k: env[v] for k, v in names.items() if env.get(v, "").strip()}
-        return cls.model_validate(values)
-
-    def to_env(self) -> dict[str, str]:
-        """The environment variables :meth:`from_env` reads back into these settings."""
-        values = self.model_dump(exclude_none=True, exclude_defaults=True)
-        return {f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in values.items()}
