@@ -677,3 +677,14 @@ def test_the_seldon_core_2_schema_checks_models_and_experiments():
     )
     with pytest.raises(ValueError, match="version"):
         ro.seldon_schema("v3")
+
+
+def test_a_long_step_keeps_a_bounded_uniform_sample_of_latencies(monkeypatch):
+    monkeypatch.setattr(ro._Arm, "cap", 1_000)
+    canary = ro.Canary(ro.CanaryPlan(min_requests=10_000))
+    canary.observe("primary", np.ones(20_000, bool), np.arange(20_000, dtype=float))
+    stats = canary.window_stats()
+    assert stats["primary_calls"] == 20_000
+    kept = canary._arms["primary"].latency_ms
+    assert len(kept) == 1_000  # bounded...
+    assert 8_000 < np.median(kept) < 12_000  # ...and drawn from the whole step

@@ -148,17 +148,33 @@ class CanaryDecision:
 
 
 class _Arm:
-    """One variant's calls in the current step: count, failures, latencies."""
+    """One variant's calls in the current step: count, failures, latencies.
+
+    Latencies of successful calls are kept up to :attr:`cap`; past it, a uniform
+    sample of that size (reservoir sampling), so a long step at high traffic
+    holds bounded memory and the percentiles stay unbiased.
+    """
+
+    cap = 50_000
 
     def __init__(self) -> None:
         self.calls = 0
         self.errors = 0
         self.latency_ms: list[float] = []
+        self._ok_seen = 0
+        self._rng = np.random.default_rng(0)
 
     def add(self, ok: np.ndarray, latency_ms: np.ndarray) -> None:
         self.calls += len(ok)
         self.errors += int((~ok).sum())
-        self.latency_ms.extend(latency_ms[ok].tolist())
+        values = latency_ms[ok].tolist()
+        room = max(self.cap - len(self.latency_ms), 0)
+        self.latency_ms.extend(values[:room])
+        self._ok_seen += min(room, len(values))
+        for ms in values[room:]:  # past the cap: reservoir sampling
+            self._ok_seen += 1
+            if (slot := int(self._rng.integers(self._ok_seen))) < self.cap:
+                self.latency_ms[slot] = ms
 
 
 def _worse(k_canary: int, n_canary: int, k_primary: int, n_primary: int) -> float:
