@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 
 from mlops_course import experiments
 from mlops_course.data import generate_applications
@@ -40,3 +42,64 @@ def test_readout_counts_only_approved_loans_whose_outcome_is_known():
     assert (out["low"] < out["rate"]).all() and (out["rate"] < out["high"]).all()
     with pytest.raises(ValueError, match="outcome_at"):
         experiments.cumulative_readout(decisions.drop(columns="outcome_at"), [day])
+
+
+def clustered_frame(n_units=2_000, rows_per_unit=3, seed=0):
+    """Units in two arms whose rows share one outcome: strongly clustered."""
+    rng = np.random.default_rng(seed)
+    unit_outcome = rng.binomial(1, 0.3, n_units)
+    arm = np.where(rng.random(n_units) < 0.5, "b", "a")
+    rows = np.repeat(np.arange(n_units), rows_per_unit)
+    return pd.DataFrame(
+        {"unit": rows, "arm": arm[rows], "y": unit_outcome[rows], "one": 1}
+    )
+
+
+def test_per_unit_sums_each_units_rows_and_refuses_a_unit_in_two_arms():
+    frame = pd.DataFrame(
+        {"unit": ["u1", "u1", "u2"], "arm": ["a", "a", "b"], "y": [1, 0, 1]}
+    )
+    units = experiments.per_unit(frame, ["y"], unit="unit", arm="arm")
+    assert units.to_dict("records") == [
+        {"unit": "u1", "arm": "a", "n": 2, "y": 1},
+        {"unit": "u2", "arm": "b", "n": 1, "y": 1},
+    ]
+    frame.loc[1, "arm"] = "b"
+    with pytest.raises(ValueError, match="1 units appear in more than one arm"):
+        experiments.per_unit(frame, ["y"], unit="unit", arm="arm")
+    with pytest.raises(ValueError, match="lacks columns"):
+        experiments.per_unit(frame, ["z"], unit="unit", arm="arm")
+
+
+def test_ratio_difference_matches_a_cluster_robust_regression():
+    frame = clustered_frame()
+    units = experiments.per_unit(frame, ["y", "one"], unit="unit", arm="arm")
+    out = experiments.ratio_difference(
+        units, "y", "n", arm="arm", treatment="b", control="a"
+    )
+    means = frame.groupby("arm")["y"].mean()
+    assert out["estimate"] == pytest.approx(means["b"] - means["a"])
+    x = sm.add_constant((frame["arm"] == "b").astype(float).to_numpy())
+    naive = sm.OLS(frame["y"].to_numpy(float), x).fit()
+    clustered = sm.OLS(frame["y"].to_numpy(float), x).fit(
+        cov_type="cluster", cov_kwds={"groups": frame["unit"].to_numpy()}
+    )
+    assert out["se"] == pytest.approx(clustered.bse[1], rel=0.01)
+    # three identical rows per unit: the naive standard error is about sqrt(3) small
+    assert out["se"] / naive.bse[1] == pytest.approx(np.sqrt(3), rel=0.05)
+    assert out["low"] < out["estimate"] < out["high"] and 0 < out["p_value"] <= 1
+    assert out["treatment_units"] + out["control_units"] == 2_000
+
+
+def test_ratio_difference_uses_the_denominator_it_is_given():
+    units = pd.DataFrame(
+        {"arm": ["a", "a", "b", "b"], "k": [1, 0, 2, 1], "m": [2, 2, 2, 2]}
+    )
+    out = experiments.ratio_difference(
+        units, "k", "m", arm="arm", treatment="b", control="a"
+    )
+    assert out["treatment"] == 0.75 and out["control"] == 0.25
+    with pytest.raises(ValueError, match="arm 'c'"):
+        experiments.ratio_difference(
+            units, "k", "m", arm="arm", treatment="c", control="a"
+        )

@@ -6,6 +6,11 @@ gives each application the date its label arrives, :func:`matured` says which
 labels are in by a given date, and :func:`cumulative_readout` counts, day by
 day, the approved loans whose outcome is known and how many defaulted, per
 variant, with a Wilson confidence interval (statsmodels).
+
+Customers are randomised, so customers are the units of analysis:
+:func:`per_unit` sums each customer's applications, and :func:`ratio_difference`
+compares two arms' per-application means (total over total) with the delta
+method over those units, which is what a cluster-robust standard error gives.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from mlops_course.data import TARGET, TIMESTAMP_COLUMN
@@ -80,3 +86,69 @@ def cumulative_readout(
             )
     columns = ["day", "variant", "loans", "defaults", "rate", "low", "high"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def per_unit(
+    frame: pd.DataFrame, metrics: Sequence[str], *, unit: str, arm: str
+) -> pd.DataFrame:
+    """One row per randomised unit: its arm, its row count ``n`` and metric sums.
+
+    Refuses a unit found in two arms: the assignment was not per unit.
+    """
+    missing = {unit, arm, *metrics} - set(frame)
+    if missing:
+        raise ValueError(f"frame lacks columns {sorted(missing)}")
+    arms = frame.groupby(unit)[arm].nunique()
+    if (arms > 1).any():
+        raise ValueError(f"{int((arms > 1).sum())} units appear in more than one arm")
+    grouped = frame.groupby(unit)
+    out = grouped[list(metrics)].sum()
+    out.insert(0, "n", grouped.size())
+    out.insert(0, arm, grouped[arm].first())
+    return out.reset_index()
+
+
+def ratio_difference(
+    units: pd.DataFrame,
+    numerator: str,
+    denominator: str,
+    *,
+    arm: str,
+    treatment: str,
+    control: str,
+    alpha: float = 0.05,
+) -> dict[str, float]:
+    """Treatment minus control of ``sum(numerator) / sum(denominator)``, per arm.
+
+    ``units`` holds one row per randomised unit (:func:`per_unit`). The standard
+    error is the delta method's over units: for an arm with ratio ``r``, the
+    variance of ``numerator - r * denominator`` across its units, divided by the
+    number of units and the squared mean denominator. Rows of one unit are
+    correlated, so this is the standard error a test must use, not the one that
+    treats every row as independent. Normal interval and two-sided p-value.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    out: dict[str, float] = {}
+    variances = []
+    for name, label in [("treatment", treatment), ("control", control)]:
+        group = units[units[arm] == label]
+        if len(group) < 2 or group[denominator].sum() <= 0:
+            raise ValueError(f"arm {label!r} needs two units or more with data")
+        y = group[numerator].to_numpy(float)
+        x = group[denominator].to_numpy(float)
+        ratio = y.sum() / x.sum()
+        residual = y - ratio * x
+        variances.append(residual.var(ddof=1) / (len(group) * x.mean() ** 2))
+        out[name], out[f"{name}_units"] = float(ratio), float(len(group))
+    se = float(np.sqrt(sum(variances)))
+    estimate = out["treatment"] - out["control"]
+    z = stats.norm.ppf(1 - alpha / 2)
+    out.update(
+        estimate=estimate,
+        se=se,
+        low=estimate - z * se,
+        high=estimate + z * se,
+        p_value=float(2 * stats.norm.sf(abs(estimate) / se)),
+    )
+    return out

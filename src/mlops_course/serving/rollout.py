@@ -12,13 +12,20 @@ contract, and adds:
 - **shadow mode**: after the primary has answered, the request is put on a
   bounded queue (never waited on); a background thread scores it with the
   challenger under a timeout and logs both predictions as JSON lines. A full
-  queue drops the copy; a challenger that raises or hangs is logged, never felt;
+  queue drops the copy; a challenger that raises or hangs is logged, and never
+  changes an answer. It still runs in the service's process: a CPU-bound
+  challenger competes with the primary for the CPU and the GIL, and a call past
+  its timeout keeps running. A production shadow is a separate deployment;
 - **canary**: a :class:`Canary` raises the challenger's share step by step
-  (5% -> 25% -> 50% -> 100%) while its error rate and p95 latency over a sliding
-  window stay within limits, and sets it to 0 by itself on a breach. Its clock is
-  injectable, so tests drive it with a fake one;
+  (5% -> 25% -> 50% -> 100%). Each step is judged once, when the canary has
+  answered enough calls: its error rate and its share of slow calls against the
+  primary's over the same step, with one-sided exact tests; a canary that fails
+  outright is stopped early. Its clock is injectable, so tests drive it with a
+  fake one;
 - a challenger that fails while serving a customer (error or timeout) is
-  replaced by the primary for that request: the customer gets an answer.
+  replaced by the primary for that request: the customer gets an answer, and
+  the response says both the variant ``assigned`` and the one it was
+  ``served_by``.
 
 :func:`seldon_schema` and :func:`seldon_webhook_problems` check a Seldon Core v1
 ``SeldonDeployment`` manifest, and ``seldon_schema("v2")`` Seldon Core 2 ``Model``
@@ -37,7 +44,7 @@ import queue
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -90,25 +97,45 @@ def assign(customer_id: str, salt: str, challenger_share: float) -> Variant:
 
 # ------------------------------------------------------------------------- the canary
 class CanaryPlan(BaseModel):
-    """How a canary steps up, and the limits that roll it back."""
+    """How a canary steps up, and the evidence that rolls it back.
+
+    Each step but the last is judged once, on its own traffic: the canary's calls
+    against the primary's over the same period (the step is the window). A step
+    is judged when it has lasted ``hold_seconds`` and the canary has answered
+    ``min_requests`` calls; size that from the error budget (chapter 12 does it
+    with statsmodels' power solver). The judgement is two one-sided Fisher exact
+    tests, canary worse than primary: on the share of failed calls, and on the
+    share of calls slower than ``latency_factor`` times the primary's p95 in the
+    step. Each test runs at ``alpha`` divided by the number of tests in the whole
+    plan (Bonferroni), so a healthy canary is rolled back in at most ``alpha`` of
+    rollouts. Between judgements, each new canary failure triggers an early look
+    at the stricter ``early_alpha`` (a Haybittle-Peto boundary), so a canary that
+    fails outright is stopped after a handful of calls. Reaching the last step
+    (1.0, where no primary traffic is left to compare with) is the promotion.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     steps: tuple[float, ...] = (0.05, 0.25, 0.5, 1.0)
-    window_seconds: float = Field(60.0, gt=0)
-    min_requests: int = Field(50, ge=1)
-    hold_seconds: float = Field(120.0, ge=0)
-    max_error_rate: float = Field(0.02, ge=0, le=1)
-    max_p95_ms: float = Field(50.0, gt=0)
+    min_requests: int = Field(200, ge=1, description="Canary calls per judged step.")
+    hold_seconds: float = Field(60.0, ge=0, description="Shortest time per step.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="False-rollback rate, in all.")
+    early_alpha: float = Field(0.001, gt=0, lt=1)
+    latency_factor: float = Field(1.25, ge=1)
 
     @model_validator(mode="after")
     def _increasing(self) -> CanaryPlan:
         steps = self.steps
-        if not steps or any(not 0 < s <= 1 for s in steps):
-            raise ValueError("steps must be shares in (0, 1]")
+        if len(steps) < 2 or any(not 0 < s <= 1 for s in steps):
+            raise ValueError("steps must be two or more shares in (0, 1]")
         if list(steps) != sorted(set(steps)) or steps[-1] != 1.0:
             raise ValueError("steps must increase strictly and end at 1.0")
         return self
+
+    @property
+    def test_alpha(self) -> float:
+        """The level of each judgement's test: ``alpha`` over all the plan's tests."""
+        return self.alpha / (2 * (len(self.steps) - 1))
 
 
 @dataclass(frozen=True)
@@ -120,9 +147,52 @@ class CanaryDecision:
     reason: str
 
 
+class _Arm:
+    """One variant's calls in the current step: count, failures, latencies.
+
+    Latencies of successful calls are kept up to :attr:`cap`; past it, a uniform
+    sample of that size (reservoir sampling), so a long step at high traffic
+    holds bounded memory and the percentiles stay unbiased.
+    """
+
+    cap = 50_000
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.errors = 0
+        self.latency_ms: list[float] = []
+        self._ok_seen = 0
+        self._rng = np.random.default_rng(0)
+
+    def add(self, ok: np.ndarray, latency_ms: np.ndarray) -> None:
+        self.calls += len(ok)
+        self.errors += int((~ok).sum())
+        values = latency_ms[ok].tolist()
+        room = max(self.cap - len(self.latency_ms), 0)
+        self.latency_ms.extend(values[:room])
+        self._ok_seen += min(room, len(values))
+        for ms in values[room:]:  # past the cap: reservoir sampling
+            self._ok_seen += 1
+            if (slot := int(self._rng.integers(self._ok_seen))) < self.cap:
+                self.latency_ms[slot] = ms
+
+
+def _worse(k_canary: int, n_canary: int, k_primary: int, n_primary: int) -> float:
+    """One-sided Fisher exact p-value: the canary's share is the larger one."""
+    from scipy.stats import fisher_exact
+
+    table = [[k_canary, n_canary - k_canary], [k_primary, n_primary - k_primary]]
+    return float(fisher_exact(table, alternative="greater").pvalue)
+
+
 @dataclass
 class Canary:
-    """A canary controller: observations in, step up / promote / roll back out."""
+    """A canary controller: calls of both variants in, step up / promote / roll back.
+
+    The service reports every call to :meth:`observe` (variant, success, latency)
+    and asks :meth:`evaluate` what to do; the clock is injectable, so tests and
+    simulations drive it with a fake one.
+    """
 
     plan: CanaryPlan = field(default_factory=CanaryPlan)
     clock: Callable[[], float] = time.monotonic
@@ -131,9 +201,13 @@ class Canary:
     history: list[CanaryDecision] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._window: deque[tuple[float, bool, float]] = deque()
-        self._step_started = self.clock()
         self._lock = threading.Lock()
+        self._new_step()
+
+    def _new_step(self) -> None:
+        self._arms = {PRIMARY: _Arm(), CHALLENGER: _Arm()}
+        self._step_started = self.clock()
+        self._errors_looked_at = 0
 
     @property
     def share(self) -> float:
@@ -144,73 +218,96 @@ class Canary:
             return 1.0
         return self.plan.steps[self.step]
 
-    def observe(self, ok: bool, latency_ms: float) -> None:
-        """Record one challenger call: did it succeed, and how long did it take."""
+    def observe(
+        self, variant: str, ok: bool | Sequence[bool], latency_ms: float | Sequence
+    ) -> None:
+        """Record calls of one variant (one, or arrays of the same length)."""
+        if variant not in (PRIMARY, CHALLENGER):
+            raise ValueError(f"variant must be {PRIMARY!r} or {CHALLENGER!r}")
+        oks = np.atleast_1d(np.asarray(ok, dtype=bool))
+        ms = np.atleast_1d(np.asarray(latency_ms, dtype=float))
+        if oks.shape != ms.shape:
+            raise ValueError("ok and latency_ms must have the same length")
         with self._lock:
-            self._window.append((self.clock(), bool(ok), float(latency_ms)))
+            if self.state == "running":
+                self._arms[variant].add(oks, ms)
 
     def window_stats(self) -> dict[str, float]:
-        """Requests, error rate and p95 latency (ms) inside the current window."""
+        """Calls, error rate and p95 (ms) of both variants in the current step."""
         with self._lock:
-            self._expire()
-            return self._stats()
-
-    def _expire(self) -> None:
-        horizon = self.clock() - self.plan.window_seconds
-        while self._window and self._window[0][0] < horizon:
-            self._window.popleft()
-
-    def _stats(self) -> dict[str, float]:
-        n = len(self._window)
-        if n == 0:
-            return {"requests": 0, "error_rate": 0.0, "p95_ms": 0.0}
-        errors = sum(not ok for _, ok, _ in self._window)
-        ok_latency = [ms for _, ok, ms in self._window if ok]
-        p95 = float(np.percentile(ok_latency, 95)) if ok_latency else 0.0
-        return {"requests": n, "error_rate": errors / n, "p95_ms": p95}
+            out: dict[str, float] = {}
+            for variant, arm in self._arms.items():
+                out[f"{variant}_calls"] = arm.calls
+                out[f"{variant}_error_rate"] = (
+                    arm.errors / arm.calls if arm.calls else 0
+                )
+                p95 = np.percentile(arm.latency_ms, 95) if arm.latency_ms else 0.0
+                out[f"{variant}_p95_ms"] = float(p95)
+            return out
 
     def evaluate(self) -> CanaryDecision:
-        """Roll back on a breach; step up after a healthy hold; else hold."""
+        """Roll back on evidence of harm; step up after a judged, healthy step."""
         with self._lock:
             decision = self._decide()
             if decision.action != "hold":
                 self.history.append(decision)
             return decision
 
+    def _roll_back(self, why: str) -> CanaryDecision:
+        was = self.share
+        self.state = "rolled_back"
+        return CanaryDecision("rolled_back", 0.0, f"rolled back from {was:.0%}: {why}")
+
     def _decide(self) -> CanaryDecision:
         if self.state != "running":
             return CanaryDecision("hold", self.share, f"canary {self.state}")
-        self._expire()
-        stats = self._stats()
-        plan = self.plan
-        if stats["requests"] < plan.min_requests:
-            seen = f"{stats['requests']:.0f}/{plan.min_requests}"
-            return CanaryDecision("hold", self.share, f"{seen} requests in window")
-        breach = []
-        if stats["error_rate"] > plan.max_error_rate:
-            breach.append(
-                f"error rate {stats['error_rate']:.1%} > {plan.max_error_rate:.1%}"
-            )
-        if stats["p95_ms"] > plan.max_p95_ms:
-            breach.append(f"p95 {stats['p95_ms']:.0f} ms > {plan.max_p95_ms:.0f} ms")
-        if breach:
-            was = self.share
-            self.state = "rolled_back"
-            reason = f"rolled back from {was:.0%}: " + "; ".join(breach)
-            return CanaryDecision("rolled_back", 0.0, reason)
+        plan, canary, primary = self.plan, self._arms[CHALLENGER], self._arms[PRIMARY]
+        errors = (canary.errors, canary.calls, primary.errors, primary.calls)
+        if canary.errors > self._errors_looked_at:  # an early look, on new failures
+            self._errors_looked_at = canary.errors
+            if (p := _worse(*errors)) < plan.early_alpha:
+                return self._roll_back(self._errors_text(p, plan.early_alpha))
+        if canary.calls < plan.min_requests:
+            seen = f"{canary.calls}/{plan.min_requests}"
+            return CanaryDecision("hold", self.share, f"{seen} canary calls in step")
         if self.clock() - self._step_started < plan.hold_seconds:
-            return CanaryDecision("hold", self.share, "healthy; holding this step")
-        healthy = (
-            f"healthy at {self.share:.0%} ({stats['requests']:.0f} requests, "
-            f"{stats['error_rate']:.1%} errors, p95 {stats['p95_ms']:.0f} ms)"
+            return CanaryDecision("hold", self.share, "enough calls; holding the step")
+        breach = []
+        if (p := _worse(*errors)) < plan.test_alpha:
+            breach.append(self._errors_text(p, plan.test_alpha))
+        slow_ms = plan.latency_factor * (
+            np.percentile(primary.latency_ms, 95) if primary.latency_ms else 0.0
         )
+        slow_c = int(np.sum(np.asarray(canary.latency_ms) > slow_ms))
+        slow_p = int(np.sum(np.asarray(primary.latency_ms) > slow_ms))
+        n_c, n_p = len(canary.latency_ms), len(primary.latency_ms)
+        if n_c and n_p and (q := _worse(slow_c, n_c, slow_p, n_p)) < plan.test_alpha:
+            breach.append(
+                f"calls over {slow_ms:.1f} ms {slow_c / n_c:.1%} vs "
+                f"{slow_p / n_p:.1%} (p = {q:.2g} < {plan.test_alpha:.2g})"
+            )
+        if breach:
+            return self._roll_back("; ".join(breach))
+        healthy = (
+            f"healthy at {self.share:.0%} ({canary.calls} canary calls: "
+            f"{canary.errors / canary.calls:.1%} errors vs "
+            f"{primary.errors / max(primary.calls, 1):.1%} on the primary)"
+        )
+        self.step += 1
+        self._new_step()  # the next step is judged on its own traffic
         if self.step == len(plan.steps) - 1:
             self.state = "promoted"
             return CanaryDecision("promoted", 1.0, healthy + ": promoted")
-        self.step += 1
-        self._step_started = self.clock()
-        self._window.clear()  # the next step is judged on its own traffic
         return CanaryDecision("step_up", self.share, healthy + f" -> {self.share:.0%}")
+
+    def _errors_text(self, p: float, level: float) -> str:
+        canary, primary = self._arms[CHALLENGER], self._arms[PRIMARY]
+        rate_p = primary.errors / primary.calls if primary.calls else 0.0
+        return (
+            f"errors {canary.errors}/{canary.calls} = "
+            f"{canary.errors / canary.calls:.1%} vs {rate_p:.1%} on the primary "
+            f"(p = {p:.2g} < {level:.2g})"
+        )
 
 
 # ---------------------------------------------------------------------- shadow mirror
@@ -409,9 +506,15 @@ CustomerId = Annotated[
 
 
 class RolloutPrediction(Prediction):
-    """The service's answer, and which variant gave it."""
+    """The service's answer: the variant assigned, and the one that answered.
 
-    variant: Variant
+    They differ when the assigned challenger failed or overran and the primary
+    answered instead. An experiment is analysed by ``assigned`` (intention to
+    treat); ``served_by`` says what the customer actually got.
+    """
+
+    assigned: Variant
+    served_by: Variant
 
 
 class RolloutBatchRequest(BaseModel):
@@ -433,17 +536,18 @@ class RolloutBatchRequest(BaseModel):
 
 
 class RolloutBatchPrediction(BaseModel):
-    """Answers for a batch, row by row: probability, decision, variant, version."""
+    """Answers for a batch, row by row: probability, decision, variants, version."""
 
     probability_of_default: list[Annotated[float, Field(ge=0, le=1)]]
     decision: list[Literal["approve", "reject"]]
-    variant: list[Variant]
+    assigned: list[Variant]
+    served_by: list[Variant]
     model_version: list[str]
     n_rows: int
 
 
 class VariantCounts(BaseModel):
-    """Requests answered by each variant, and challenger failures replaced."""
+    """Rows answered by each variant, and challenger calls the primary replaced."""
 
     primary: int
     challenger: int
@@ -501,22 +605,47 @@ class _Rollout:
     async def challenger_scores(self, columns: dict[str, list]) -> np.ndarray | None:
         """The challenger's scores, or None if it failed or overran (counted)."""
         started = time.perf_counter()
+        timed: list[float] = []
+
+        def call() -> np.ndarray:  # timed in its thread, as the primary is inline
+            begun = time.perf_counter()
+            try:
+                return self.challenger.engine.predict_proba(columns)
+            finally:
+                timed.append((time.perf_counter() - begun) * 1000)
+
         try:
             proba = await asyncio.wait_for(
-                asyncio.to_thread(self.challenger.engine.predict_proba, columns),
-                self.policy.challenger_timeout,
+                asyncio.to_thread(call), self.policy.challenger_timeout
             )
             ok = True
         except Exception as exc:  # includes TimeoutError: the primary answers instead
             logger.warning("challenger failed, primary answers: %s", exc)
             proba, ok = None, False
             self.served["challenger_failures"] += 1
-        if self.canary is not None:
-            self.canary.observe(ok, (time.perf_counter() - started) * 1000)
-            decision = self.canary.evaluate()
-            if decision.action != "hold":
-                logger.info("canary %s: %s", decision.action, decision.reason)
+        ms = timed[0] if timed else (time.perf_counter() - started) * 1000
+        self.judge(CHALLENGER, ok, ms)
         return proba
+
+    def primary_scores(self, columns: dict[str, list]) -> np.ndarray:
+        """The primary's scores; a running canary sees the call as its baseline."""
+        started = time.perf_counter()
+        ok = False
+        try:
+            proba = self.primary.engine.predict_proba(columns)
+            ok = True
+            return proba
+        finally:
+            self.judge(PRIMARY, ok, (time.perf_counter() - started) * 1000)
+
+    def judge(self, variant: str, ok: bool, ms: float) -> None:
+        """Report one call to the canary (if any) and let it decide."""
+        if self.canary is None or self.canary.state != "running":
+            return
+        self.canary.observe(variant, ok, ms)
+        decision = self.canary.evaluate()
+        if decision.action != "hold":
+            logger.info("canary %s: %s", decision.action, decision.reason)
 
     def status(self) -> RolloutStatus:
         canary = self.canary
@@ -621,18 +750,18 @@ def create_rollout_app(
         """Score one application for the variant this customer is assigned to."""
         rollout = live(request)
         columns = columns_of([application])
-        variant = assign(customer_id, rollout.policy.salt, rollout.share)
-        proba = None
-        if variant == CHALLENGER:
+        assigned = assign(customer_id, rollout.policy.salt, rollout.share)
+        served_by, proba = assigned, None
+        if assigned == CHALLENGER:
             proba = await rollout.challenger_scores(columns)
             if proba is None:
-                variant = PRIMARY
+                served_by = PRIMARY
         if proba is None:
-            proba = rollout.primary.engine.predict_proba(columns)
-        rollout.served[variant] += 1
-        model = rollout.model(variant)
+            proba = rollout.primary_scores(columns)
+        rollout.served[served_by] += 1
+        model = rollout.model(served_by)
         p = float(proba[0])
-        if rollout.mirror is not None and variant == PRIMARY:
+        if rollout.mirror is not None and assigned == PRIMARY:
             rollout.mirror.submit(
                 next(rollout.request_ids), [customer_id], columns, [p]
             )
@@ -641,7 +770,8 @@ def create_rollout_app(
             decision="reject" if p >= model.threshold else "approve",
             threshold=model.threshold,
             model_version=model.version,
-            variant=variant,
+            assigned=assigned,
+            served_by=served_by,
         )
 
     @app.post(
@@ -656,27 +786,30 @@ def create_rollout_app(
         """Score a batch, each row by the variant its customer is assigned to."""
         rollout = live(request)
         share, salt = rollout.share, rollout.policy.salt
-        variants = np.array([assign(c, salt, share) for c in batch.customer_ids])
-        proba = np.empty(len(variants))
-        rows = np.flatnonzero(variants == CHALLENGER)
+        assigned = np.array([assign(c, salt, share) for c in batch.customer_ids])
+        served_by = assigned.copy()  # a failed challenger call: the primary answers
+        proba = np.empty(len(assigned))
+        rows = np.flatnonzero(assigned == CHALLENGER)
         if len(rows):
             picked = columns_of([batch.applications[i] for i in rows])
             scores = await rollout.challenger_scores(picked)
             if scores is None:
-                variants[rows] = PRIMARY
+                served_by[rows] = PRIMARY
             else:
                 proba[rows] = scores
-        rows = np.flatnonzero(variants == PRIMARY)
+        rows = np.flatnonzero(served_by == PRIMARY)
         if len(rows):
             picked = columns_of([batch.applications[i] for i in rows])
-            proba[rows] = rollout.primary.engine.predict_proba(picked)
-            if rollout.mirror is not None:
-                customers = [batch.customer_ids[i] for i in rows]
-                rid = next(rollout.request_ids)
-                rollout.mirror.submit(rid, customers, picked, proba[rows].tolist())
-        rollout.served.update(variants.tolist())
+            proba[rows] = rollout.primary_scores(picked)
+        rows = np.flatnonzero(assigned == PRIMARY)
+        if len(rows) and rollout.mirror is not None:
+            customers = [batch.customer_ids[i] for i in rows]
+            picked = columns_of([batch.applications[i] for i in rows])
+            rid = next(rollout.request_ids)
+            rollout.mirror.submit(rid, customers, picked, proba[rows].tolist())
+        rollout.served.update(served_by.tolist())
         thresholds = np.where(
-            variants == CHALLENGER,
+            served_by == CHALLENGER,
             rollout.challenger.threshold,
             rollout.primary.threshold,
         )
@@ -684,8 +817,9 @@ def create_rollout_app(
         return RolloutBatchPrediction(
             probability_of_default=proba.tolist(),
             decision=np.where(proba >= thresholds, "reject", "approve").tolist(),
-            variant=variants.tolist(),
-            model_version=[versions[v] for v in variants.tolist()],
+            assigned=assigned.tolist(),
+            served_by=served_by.tolist(),
+            model_version=[versions[v] for v in served_by.tolist()],
             n_rows=len(proba),
         )
 
