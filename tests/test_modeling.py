@@ -89,3 +89,37 @@ def test_bootstrap_difference_separates_a_real_gap_from_noise():
         y, weak, weak + 1e-9 * noise, n_resamples=300
     )
     assert low <= 0 <= high and abs(same) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "verdict"),
+    [
+        (0.002, 0.02, "better"),
+        (-0.022, -0.002, "worse"),
+        (-0.064, 0.039, "undecided"),
+        (0.0, 0.01, "undecided"),  # touching 0 is not evidence
+        (-0.01, 0.0, "undecided"),
+    ],
+)
+def test_interval_verdict_reads_both_directions(low, high, verdict):
+    assert modeling.interval_verdict(low, high) == verdict
+    assert verdict in modeling.VERDICTS
+
+
+def test_interval_verdict_agrees_with_a_bootstrap_of_a_worse_model():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 2_000)
+    noise = rng.random(2_000)
+    _, low, high = modeling.bootstrap_difference(
+        y, 0.6 * y + noise, 0.1 * y + noise, n_resamples=300
+    )
+    assert modeling.interval_verdict(low, high) == "worse"
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "message"),
+    [(0.1, -0.1, "above its high"), (float("nan"), 0.1, "finite")],
+)
+def test_interval_verdict_refuses_a_malformed_interval(low, high, message):
+    with pytest.raises(ValueError, match=message):
+        modeling.interval_verdict(low, high)

@@ -151,3 +151,27 @@ def bootstrap_difference(
         float(interval.low),
         float(interval.high),
     )
+
+
+#: What :func:`interval_verdict` returns, by where the interval lies.
+VERDICTS = ("better", "worse", "undecided")
+
+
+def interval_verdict(low: float, high: float) -> str:
+    """Read a confidence interval of an improvement (positive means better).
+
+    ``"better"`` when the whole interval lies above 0, ``"worse"`` when it lies
+    below 0, ``"undecided"`` when it contains 0: the data cannot rank the two.
+    Chapters build their verdict text from this, in both directions, so a
+    measurably worse model never reads as noise.
+    """
+    low, high = float(low), float(high)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"interval bounds must be finite numbers, got {low}, {high}")
+    if low > high:
+        raise ValueError(f"interval low {low} is above its high {high}")
+    if low > 0:
+        return "better"
+    if high < 0:
+        return "worse"
+    return "undecided"
