@@ -56,6 +56,7 @@ from mlops_course.serving import (
     OnnxEngine,
     Settings,
     parity_sample,
+    save_model_metadata,
     to_arrow_stream,
     to_records,
     uvicorn_command,
@@ -700,6 +701,8 @@ def main(argv: list[str] | None = None) -> int:
             mlp = wide_mlp(X, y, tuple(args.mlp), args.seed)
             onnx_files["mlp"] = work / "mlp.onnx"
             onnx_files["mlp"].write_bytes(to_onnx(mlp, X))
+        for path in [model_file, *onnx_files.values()]:  # the service needs one
+            save_model_metadata(path, {"decision_threshold": 0.5})  # timing only
         try:
             if not args.only_sweep:
                 rows += course_rows(model_file, payloads, want, pin_prefix, plan, work)

@@ -3,7 +3,9 @@
 #
 # Build from the repository root:
 #     docker build -f docker/serve.Dockerfile -t credit-serve:0.1.0 .
-# Run it on a model file mounted read-only (the image holds code, not models):
+# Run it on a model file mounted read-only (the image holds code, not models); the
+# folder also holds model.joblib.metadata.json, the threshold the pipeline's evaluate
+# stage chose on validation (without it the service refuses: set MLOPS_THRESHOLD):
 #     docker run --rm -p 127.0.0.1:8000:8000 -v "$PWD/models:/models:ro" \
 #         -e MLOPS_MODEL_PATH=/models/model.joblib credit-serve:0.1.0
 # or on the registry's champion, fetched from an MLflow tracking server over HTTP
@@ -16,7 +18,12 @@
 # Checked by hadolint and by `python -m mlops_course.containers`.
 
 # ---- builder ---------------------------------------------------------------------------
-FROM python:3.11.7-slim-bookworm AS builder
+# The base image, pinned by digest: a tag such as 3.11.16-slim-bookworm is moved to
+# every rebuild (Debian security updates), the digest names one set of bytes. This is
+# the multi-architecture index digest docker-library/repo-info recorded for the tag on
+# 1 Sep 2026 (repos/python/remote/3.11.16-slim-bookworm.md). Refresh it, with the tag,
+# when patches land: `docker buildx imagetools inspect python:3.11-slim-bookworm`.
+FROM python:3.11.16-slim-bookworm@sha256:c425d915a89a6dcd3183b1797ad9bd8878caff5a417f6371c8df93c8ea8b727f AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
@@ -35,7 +42,7 @@ COPY src/ src/
 RUN pip install --no-deps .
 
 # ---- runtime ---------------------------------------------------------------------------
-FROM python:3.11.7-slim-bookworm AS runtime
+FROM python:3.11.16-slim-bookworm@sha256:c425d915a89a6dcd3183b1797ad9bd8878caff5a417f6371c8df93c8ea8b727f AS runtime
 LABEL org.opencontainers.image.title="credit-serve" \
       org.opencontainers.image.description="REST service for the course's credit-default model"
 ENV PATH=/opt/venv/bin:$PATH \

@@ -10,7 +10,12 @@
 # Checked by hadolint and by `python -m mlops_course.containers`.
 
 # ---- builder: everything needed to install, nothing that runs -------------------------
-FROM python:3.11.7-slim-bookworm AS builder
+# The base image, pinned by digest: a tag such as 3.11.16-slim-bookworm is moved to
+# every rebuild (Debian security updates), the digest names one set of bytes. This is
+# the multi-architecture index digest docker-library/repo-info recorded for the tag on
+# 1 Sep 2026 (repos/python/remote/3.11.16-slim-bookworm.md). Refresh it, with the tag,
+# when patches land: `docker buildx imagetools inspect python:3.11-slim-bookworm`.
+FROM python:3.11.16-slim-bookworm@sha256:c425d915a89a6dcd3183b1797ad9bd8878caff5a417f6371c8df93c8ea8b727f AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
@@ -27,7 +32,7 @@ COPY src/ src/
 RUN pip install --no-deps .
 
 # ---- runtime: the venv and a non-root user, no compilers, no pip cache -----------------
-FROM python:3.11.7-slim-bookworm AS runtime
+FROM python:3.11.16-slim-bookworm@sha256:c425d915a89a6dcd3183b1797ad9bd8878caff5a417f6371c8df93c8ea8b727f AS runtime
 LABEL org.opencontainers.image.title="credit-train" \
       org.opencontainers.image.description="Training stages of the course's credit-default model"
 ENV PATH=/opt/venv/bin:$PATH \

@@ -43,6 +43,7 @@ def onnx_files(pipelines, split, tmp_path_factory):
     for name, pipeline in pipelines.items():
         paths[name] = folder / f"{name}.onnx"
         paths[name].write_bytes(to_onnx(pipeline, X))
+        serving.save_model_metadata(paths[name], {"decision_threshold": 0.2})
     return paths
 
 

@@ -172,6 +172,9 @@ def test_every_rule_is_documented_and_tested():
         ("registry.local:5000/python:3.11.7-slim", False),
         ("registry.local:5000/python", True),
         ("python@sha256:" + "a" * 64, False),
+        ("python:3.11.16-slim-bookworm@sha256:" + "b" * 64, False),
+        ("docker.io/library/python:3.11-slim@sha256:" + "c" * 64, False),
+        ("python:3.11-slim@sha256:" + "c" * 63, True),  # not a whole digest
         ("nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04", False),
         ("scratch", False),
     ],

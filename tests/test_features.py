@@ -258,6 +258,7 @@ def model_file(applications, tmp_path_factory):
     X, y = features_and_target(data.time_split(applications).train)
     path = tmp_path_factory.mktemp("model") / "model.joblib"
     joblib.dump(make_model("logreg").fit(X, y), path)
+    serving.save_model_metadata(path, {"decision_threshold": 0.2})
     return path
 
 

@@ -6,12 +6,14 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import joblib
 import pandas as pd
 import pytest
 import yaml
 
+import mlops_course
 from mlops_course.data import TIMESTAMP_COLUMN, generate_applications, time_split
 from mlops_course.modeling import best_threshold, features_and_target
 from mlops_course.pipeline import (
@@ -20,6 +22,7 @@ from mlops_course.pipeline import (
     METRIC_NAMES,
     METRICS,
     MODEL,
+    MODEL_METADATA,
     SCRIPTS,
     TEMPLATE,
     copy_template,
@@ -52,8 +55,18 @@ def test_write_project_writes_the_stages_and_merged_params(tmp_path):
     dvc_yaml, params_yaml = write_project(tmp_path, {"train": {"C": 0.5}})
     stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
     assert list(stages) == ["generate", "prepare", "train", "evaluate"]
-    assert stages["prepare"]["deps"] == [DATA] and stages["generate"]["outs"] == [DATA]
+    code = "src/mlops_course/"
+    assert stages["prepare"]["deps"][-1] == DATA
+    assert f"{code}pipeline.py" in stages["prepare"]["deps"]
+    assert stages["generate"]["outs"] == [DATA]
+    assert f"{code}modeling.py" in stages["train"]["deps"]
+    assert f"{code}modeling.py" not in stages["generate"]["deps"]
+    for stage in stages.values():  # the code each stage runs is there, byte for byte
+        for dep in (d for d in stage["deps"] if d.startswith(code)):
+            source = Path(mlops_course.__file__).parent / dep.removeprefix(code)
+            assert (tmp_path / dep).read_bytes() == source.read_bytes()
     assert stages["train"]["outs"] == [MODEL]
+    assert stages["evaluate"]["outs"] == [MODEL_METADATA]
     assert stages["evaluate"]["metrics"] == [{METRICS: {"cache": False}}]
     assert all(
         s["cmd"].startswith("python -m mlops_course.pipeline ") for s in stages.values()
@@ -86,6 +99,8 @@ def test_stages_write_real_files_and_metrics_are_byte_identical(tmp_path):
     assert all(round(v, 6) == v for v in metrics.values())
     assert (first / METRICS).read_bytes() == (second / METRICS).read_bytes()
     assert json.loads((first / METRICS).read_text()) == metrics
+    beside = json.loads((first / MODEL_METADATA).read_text())
+    assert beside == {"decision_threshold": metrics["threshold"]}  # for the service
     # The in-memory shortcut computes the same numbers as the file-based stages.
     frame = generate_applications(1_500, seed=7)
     assert fit_and_score(frame, SMALL) == metrics
@@ -163,8 +178,13 @@ def test_dvc_repro_runs_the_pipeline_in_a_real_repo(tmp_path):
 
     again = run(["dvc", "repro"], cwd=repo).stdout
     assert "Running stage" not in again and "up to date" in again
-    run(["dvc", "push"], cwd=repo)
-    assert sum(p.is_file() for p in (tmp_path / "remote").rglob("*")) == 5
+    run(["dvc", "push"], cwd=repo)  # data, 3 splits, model, its metadata
+    assert sum(p.is_file() for p in (tmp_path / "remote").rglob("*")) == 6
+    # The code is a dependency: editing the modeling code makes train stale.
+    with (repo / "src/mlops_course/modeling.py").open("a") as source:
+        source.write("# edited\n")
+    stale = json.loads(run(["dvc", "status", "--json"], cwd=repo).stdout)
+    assert sorted(stale) == ["evaluate", "train"]
     assert (repo / ".dvc" / "site-cache").is_dir()  # DVC's scratch state stays local
 
 

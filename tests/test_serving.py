@@ -87,7 +87,7 @@ async def test_health_ready_and_metadata(settings, data):
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("engine", ["auto", "sklearn"])
+@pytest.mark.parametrize("engine", ["onnx", "sklearn"])
 async def test_answers_agree_with_predict_proba(model_file, pipeline, data, engine):
     rows = data[1].iloc[:300]
     want = expected(pipeline, rows)
@@ -100,7 +100,7 @@ async def test_answers_agree_with_predict_proba(model_file, pipeline, data, engi
         arrow = await client.post(
             "/predict/batch/arrow", content=to_arrow_stream(rows), headers=ARROW
         )
-    tolerance = 1e-5 if engine == "auto" else 1e-12  # ONNX Runtime uses float32
+    tolerance = 1e-5 if engine == "onnx" else 1e-12  # ONNX Runtime uses float32
     assert one["probability_of_default"] == pytest.approx(want[0], abs=tolerance)
     assert one["decision"] == ("reject" if want[0] >= THRESHOLD else "approve")
     for answer in (batch.json(), arrow.json()):
@@ -115,6 +115,7 @@ async def test_answers_agree_with_predict_proba(model_file, pipeline, data, engi
 async def test_serves_an_onnx_file(pipeline, data, tmp_path):
     path = tmp_path / "model.onnx"
     path.write_bytes(to_onnx(pipeline, data[0][FEATURES]))
+    serving.save_model_metadata(path, {"decision_threshold": THRESHOLD})
     async with client_for(Settings(onnx_path=path)) as client:
         meta = (await client.get("/metadata")).json()
         rows = data[1].iloc[:50]
@@ -123,6 +124,8 @@ async def test_serves_an_onnx_file(pipeline, data, tmp_path):
         ).json()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     assert meta["engine"] == "onnx" and meta["model_version"] == f"sha256:{digest}"
+    assert meta["threshold"] == THRESHOLD
+    assert meta["threshold_source"] == "model metadata (model.onnx.metadata.json)"
     np.testing.assert_allclose(
         answer["probability_of_default"], expected(pipeline, rows), atol=1e-5
     )
@@ -304,7 +307,7 @@ async def test_without_a_model_health_is_up_and_the_rest_says_why(data, tmp_path
 async def test_a_file_that_is_not_a_model_gives_503(tmp_path):
     bad = tmp_path / "model.joblib"
     joblib.dump({"not": "a model"}, bad)
-    async with client_for(Settings(model_path=bad)) as client:
+    async with client_for(Settings(model_path=bad, threshold=THRESHOLD)) as client:
         response = await client.get("/ready")
     assert response.status_code == 503
     assert "dict has no predict_proba" in response.json()["detail"]
@@ -318,26 +321,89 @@ class Exploding:
 
 
 @pytest.mark.anyio
-async def test_a_failing_model_gives_500_without_internals(tmp_path, data):
+async def test_a_failing_model_gives_500_without_internals(tmp_path, data, caplog):
     path = tmp_path / "exploding.joblib"
     joblib.dump(Exploding(), path)
-    async with client_for(
-        Settings(model_path=path), raise_app_exceptions=False
-    ) as client:
+    fallback = Settings(model_path=path, threshold=THRESHOLD, engine="auto")
+    async with client_for(fallback, raise_app_exceptions=False) as client:
         meta = (await client.get("/metadata")).json()
         response = await client.post("/predict", json=good_body(data))
-    assert meta["engine"] == "sklearn"  # skl2onnx cannot convert it: fallback
+    assert meta["engine"] == "sklearn"  # skl2onnx cannot convert it: "auto" falls back
+    assert "serving with scikit-learn" in caplog.text
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error"}
 
 
 @pytest.mark.anyio
-async def test_explicit_onnx_engine_refuses_what_does_not_convert(tmp_path):
+async def test_default_engine_refuses_what_does_not_convert(tmp_path):
     path = tmp_path / "exploding.joblib"
     joblib.dump(Exploding(), path)
-    async with client_for(Settings(model_path=path, engine="onnx")) as client:
+    assert Settings().engine == "onnx"
+    async with client_for(Settings(model_path=path, threshold=THRESHOLD)) as client:
         response = await client.get("/ready")
-    assert response.status_code == 503 and "no ONNX engine" in response.text
+    detail = response.json()["detail"]
+    assert response.status_code == 503 and "no ONNX engine" in detail
+    assert "MLOPS_ENGINE=auto" in detail and "MLOPS_ENGINE=sklearn" in detail
+
+
+# ------------------------------------------------------------------------ threshold
+@pytest.mark.anyio
+async def test_a_file_without_a_threshold_is_refused_with_what_to_set(
+    pipeline, tmp_path
+):
+    path = tmp_path / "model.joblib"
+    joblib.dump(pipeline, path)
+    assert Settings(model_path=path).threshold is None  # no silent 0.5
+    async with client_for(Settings(model_path=path)) as client:
+        ready = await client.get("/ready")
+        meta = await client.get("/metadata")
+    detail = ready.json()["detail"]
+    assert ready.status_code == 503 and meta.status_code == 503
+    assert "model.joblib carries no decision threshold" in detail
+    assert "model.joblib.metadata.json" in detail and "MLOPS_THRESHOLD" in detail
+
+
+@pytest.mark.anyio
+async def test_a_file_serves_at_its_own_threshold(pipeline, data, tmp_path, caplog):
+    path = tmp_path / "model.joblib"
+    joblib.dump(pipeline, path)
+    written = serving.save_model_metadata(path, {"decision_threshold": 0.17})
+    assert (
+        written
+        == serving.metadata_path(path)
+        == tmp_path / ("model.joblib" + serving.METADATA_SUFFIX)
+    )
+    row = to_records(data[1].iloc[:1])[0]
+    # A setting does not override the model's own threshold (as for the registry).
+    for settings in [
+        Settings(model_path=path),
+        Settings(model_path=path, threshold=0.5),
+    ]:
+        async with client_for(settings) as client:
+            meta = (await client.get("/metadata")).json()
+            answer = (await client.post("/predict", json=row)).json()
+        assert meta["threshold"] == 0.17 == answer["threshold"]
+        assert meta["threshold_source"] == "model metadata (model.joblib.metadata.json)"
+    assert "MLOPS_THRESHOLD=0.5 ignored" in caplog.text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("{not json", "is not JSON"),
+        ('{"decision_threshold": 1.5}', "no decision_threshold between 0 and 1"),
+        ('{"decision_threshold": true}', "no decision_threshold between 0 and 1"),
+        ("[0.2]", "no decision_threshold between 0 and 1"),
+    ],
+)
+async def test_a_broken_metadata_file_is_refused(pipeline, tmp_path, content, reason):
+    path = tmp_path / "model.joblib"
+    joblib.dump(pipeline, path)
+    serving.metadata_path(path).write_text(content)
+    async with client_for(Settings(model_path=path, threshold=0.2)) as client:
+        ready = await client.get("/ready")
+    assert ready.status_code == 503 and reason in ready.json()["detail"]
 
 
 # -------------------------------------------------------------------- settings, docs

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlops_course.data import FEATURES, generate_applications
 from mlops_course.modeling import features_and_target, make_model
-from mlops_course.serving import Settings, to_records
+from mlops_course.serving import Settings, save_model_metadata, to_records
 from mlops_course.serving.metrics import PROBABILITY_BUCKETS, UNMATCHED
 from tests.serving_helpers import client_for
 
@@ -28,6 +28,7 @@ def pipeline(frame):
 def model_file(pipeline, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "model.joblib"
     joblib.dump(pipeline, path)
+    save_model_metadata(path, {"decision_threshold": 0.2})  # its own threshold
     return path
 
 
@@ -153,7 +154,7 @@ async def test_a_reloaded_model_is_observed_and_reported_too(
 
     path = tmp_path / "model.joblib"
     shutil.copy(model_file, path)
-    settings = Settings(model_path=path, metrics=True, allow_reload=True)
+    settings = Settings(model_path=path, threshold=0.2, metrics=True, allow_reload=True)
     records = to_records(frame.iloc[:2])
     async with client_for(settings) as client:
         assert (await client.post("/predict", json=records[0])).status_code == 200

@@ -61,10 +61,12 @@ async def test_without_the_setting_there_is_no_route_and_openapi_is_phase1(
 ):
     path = tmp_path / "model.joblib"
     joblib.dump(pipelines[0], path)
-    async with client_for(Settings(model_path=path)) as client:
+    async with client_for(Settings(model_path=path, threshold=0.2)) as client:
         assert (await client.post(RELOAD_PATH)).status_code == 404
         default = (await client.get("/openapi.json")).json()
-    async with client_for(Settings(model_path=path, allow_reload=True)) as client:
+    async with client_for(
+        Settings(model_path=path, threshold=0.2, allow_reload=True)
+    ) as client:
         with_reload = (await client.get("/openapi.json")).json()
     assert set(default["paths"]) == PHASE1_PATHS
     assert set(with_reload["paths"]) == PHASE1_PATHS | {RELOAD_PATH}
@@ -93,7 +95,9 @@ async def test_reload_swaps_in_the_new_file_and_keeps_it_on_failure(
     path = tmp_path / "model.joblib"
     joblib.dump(first, path)
     row = to_records(data[1].iloc[:1])[0]
-    async with client_for(Settings(model_path=path, allow_reload=True)) as client:
+    async with client_for(
+        Settings(model_path=path, threshold=0.2, allow_reload=True)
+    ) as client:
         old_version = (await client.get("/metadata")).json()["model_version"]
         assert await probability(client, row) == pytest.approx(
             expected(first, data), abs=1e-5
@@ -140,7 +144,9 @@ async def test_reload_loads_a_model_that_was_missing_at_start(
     pipelines, data, tmp_path
 ):
     path = tmp_path / "model.joblib"
-    async with client_for(Settings(model_path=path, allow_reload=True)) as client:
+    async with client_for(
+        Settings(model_path=path, threshold=0.2, allow_reload=True)
+    ) as client:
         assert (await client.get("/ready")).status_code == 503
         failed = await client.post(RELOAD_PATH)
         assert failed.status_code == 502
@@ -170,7 +176,9 @@ async def test_a_second_reload_while_one_runs_gets_409(
         return real_load(settings)
 
     monkeypatch.setattr(reload, "load_model", slow_load)
-    async with client_for(Settings(model_path=path, allow_reload=True)) as client:
+    async with client_for(
+        Settings(model_path=path, threshold=0.2, allow_reload=True)
+    ) as client:
         first = asyncio.create_task(client.post(RELOAD_PATH))
         while not entered.is_set():
             await asyncio.sleep(0.01)

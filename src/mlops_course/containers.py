@@ -35,13 +35,14 @@ from pathlib import Path
 
 #: The course's rules: id -> what the Dockerfile must do.
 RULES: dict[str, str] = {
-    "base-not-pinned": "every FROM names an exact version (3.11.7) or a digest",
+    "base-not-pinned": "every FROM names an exact version (3.11.16) or a digest",
     "single-stage": "installs happen in a builder stage; only results are copied on",
     "runs-as-root": "the final stage switches to a non-root USER",
     "no-readiness-check": "a service image has a HEALTHCHECK that requests /ready",
 }
 
-#: An exact version: three numbers, as in ``python:3.11.7-slim-bookworm``.
+#: An exact version: three numbers, as in ``python:3.11.16-slim-bookworm``. Only a
+#: digest (``image:tag@sha256:...``) pins the bytes: a tag is moved on each rebuild.
 EXACT_VERSION = re.compile(r"\d+\.\d+\.\d+")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 #: Commands that make an image a long-running service.
@@ -243,7 +244,10 @@ def check_dockerfile(
     for stage in parsed.stages:
         why = _unpinned_base(stage, earlier, parsed.global_args)
         if why:
-            message = f"{why}; pin an exact tag such as python:3.11.7-slim-bookworm."
+            message = (
+                f"{why}; pin an exact tag such as python:3.11.16-slim-bookworm,"
+                " better with its digest (@sha256:...)."
+            )
             findings.append(Finding("base-not-pinned", stage.line, message))
         earlier.add(stage.label)
     if len(parsed.stages) == 1:

@@ -17,7 +17,12 @@ Two forms of the same four stages (generate, prepare, train, evaluate):
     python -m mlops_course.pipeline evaluate  #           -> metrics.json
 
   :func:`write_project` writes a ready-made ``dvc.yaml`` and ``params.yaml``
-  wiring these; the same inputs give a byte-identical ``metrics.json``.
+  wiring these, with the modules each stage runs as its code ``deps`` (chapter
+  2's lesson: a code change re-runs the stage), copied into the project's
+  ``src/`` as the repository that builds the image holds them. The same inputs
+  give a byte-identical ``metrics.json``. ``evaluate`` also writes the threshold
+  it chose on validation beside the model (``models/model.joblib.metadata.json``),
+  where the service reads it (chapters 5 and 6).
 
 :func:`init_repo` makes a folder a git + DVC repository that stays offline and
 keeps DVC's scratch state inside the project.
@@ -48,6 +53,8 @@ DATA = "data/applications.parquet"
 PREPARED = "data/prepared"
 SPLITS = ("train", "valid", "test")
 MODEL = "models/model.joblib"
+#: The model's metadata beside it, as the service reads it (serving.metadata_path).
+MODEL_METADATA = MODEL + ".metadata.json"
 METRICS = "metrics.json"
 PARAMS = "params.yaml"
 STAGES = ("generate", "prepare", "train", "evaluate")
@@ -180,6 +187,8 @@ def evaluate(root: str | Path = ".") -> dict[str, float]:
     )
     metrics = evaluate_model(model, valid, test)
     (root / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    beside = {"decision_threshold": metrics["threshold"]}  # travels with the model
+    (root / MODEL_METADATA).write_text(json.dumps(beside, indent=2) + "\n")
     return metrics
 
 
@@ -197,35 +206,73 @@ def recorded_md5(dvc_file: str | Path) -> str:
     return str(outs[0]["md5"])
 
 
+#: The course modules each module stage imports (its code ``deps``), by stage:
+#: the package, this module and what it imports, and the model code for training.
+_RUNS = ("__init__.py", "pipeline.py", "shell.py", "data.py")
+CODE = {
+    "generate": _RUNS,
+    "prepare": _RUNS,
+    "train": (*_RUNS, "modeling.py"),
+    "evaluate": (*_RUNS, "modeling.py"),
+}
+CODE_DIR = "src/mlops_course"
+
+
 def stage_definitions(*, generate: bool = True) -> dict[str, dict]:
-    """The ``stages:`` of ``dvc.yaml`` (no ``generate`` for a ``dvc add``-ed file)."""
+    """The ``stages:`` of ``dvc.yaml`` (no ``generate`` for a ``dvc add``-ed file).
+
+    Each stage lists the modules it runs (:data:`CODE`, under ``src/``) before
+    its data: editing the code re-runs the stage, as with chapter 2's scripts.
+    """
     command = "python -m mlops_course.pipeline {}".format
     split_files = [f"{PREPARED}/{name}.parquet" for name in SPLITS]
+
+    def code(stage: str) -> list[str]:
+        return [f"{CODE_DIR}/{name}" for name in CODE[stage]]
+
     stages: dict[str, dict] = {}
     if generate:
         stages["generate"] = {
             "cmd": command("generate"),
+            "deps": code("generate"),
             "params": ["data"],
             "outs": [DATA],
         }
     stages["prepare"] = {
         "cmd": command("prepare"),
-        "deps": [DATA],
+        "deps": [*code("prepare"), DATA],
         "params": ["prepare"],
         "outs": split_files,
     }
     stages["train"] = {
         "cmd": command("train"),
-        "deps": [split_files[0]],
+        "deps": [*code("train"), split_files[0]],
         "params": ["train"],
         "outs": [MODEL],
     }
     stages["evaluate"] = {
         "cmd": command("evaluate"),
-        "deps": [MODEL, *split_files[1:]],
+        "deps": [*code("evaluate"), MODEL, *split_files[1:]],
+        "outs": [MODEL_METADATA],
         "metrics": [{METRICS: {"cache": False}}],
     }
     return stages
+
+
+def copy_code(path: str | Path) -> list[Path]:
+    """Copy the modules the stages run into ``path/src/mlops_course``.
+
+    They are the files of the package the stages import, byte for byte, so the
+    hashes DVC records are those of the code that runs (in your own project the
+    package lives in ``src/`` and ``pip install -e .`` installs it).
+    """
+    package = Path(__file__).resolve().parent
+    target = Path(path) / CODE_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    names = sorted({name for names in CODE.values() for name in names})
+    for name in names:
+        shutil.copyfile(package / name, target / name)
+    return [target / name for name in names]
 
 
 def write_project(
@@ -234,9 +281,14 @@ def write_project(
     *,
     generate: bool = True,
 ) -> tuple[Path, Path]:
-    """Write ``dvc.yaml`` and ``params.yaml`` into ``path``; return both paths."""
+    """Write ``dvc.yaml``, ``params.yaml`` and the stages' code into ``path``.
+
+    Returns the paths of ``dvc.yaml`` and ``params.yaml``; the code goes to
+    ``src/mlops_course`` (:func:`copy_code`).
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    copy_code(path)
     dvc_yaml = path / "dvc.yaml"
     params_yaml = path / PARAMS
     dvc_yaml.write_text(

@@ -24,11 +24,15 @@ It is a textbook FastAPI app with a few production habits:
   nested too deep), 413 (too big), 415 (not JSON), 422 (fails the contract).
 - Scoring runs in ONNX Runtime: the scikit-learn pipeline is converted with
   skl2onnx at load time and checked against ``predict_proba`` on a sample
-  (a plain ``MLOPS_ONNX_PATH`` file is served as it is). ``engine="sklearn"``
-  calls the pipeline itself.
-- A registry model is resolved once (alias to version) and loaded by version;
-  its decision threshold is the ``decision_threshold`` of the logged model's
-  metadata. ``/predict/batch/arrow`` takes an Arrow IPC stream checked by pyarrow.
+  (a plain ``MLOPS_ONNX_PATH`` file is served as it is); a pipeline that does
+  not convert, or disagrees, is refused. ``engine="sklearn"`` calls the
+  pipeline itself; ``engine="auto"`` opts into falling back to it.
+- The decision threshold travels with the model: a registry model is resolved
+  once (alias to version), loaded by version, and brings the
+  ``decision_threshold`` of its metadata; a file brings the one in
+  ``<file>.metadata.json`` beside it (:func:`save_model_metadata`).
+  ``MLOPS_THRESHOLD`` serves a file that has none; with neither, the model does
+  not load. ``/predict/batch/arrow`` takes an Arrow IPC stream checked by pyarrow.
 """
 
 from __future__ import annotations
@@ -56,7 +60,14 @@ from mlops_course.serving.engines import (
     make_engine,
     parity_sample,
 )
-from mlops_course.serving.loading import LoadedModel, file_digest, load_model
+from mlops_course.serving.loading import (
+    METADATA_SUFFIX,
+    LoadedModel,
+    file_digest,
+    load_model,
+    metadata_path,
+    save_model_metadata,
+)
 from mlops_course.serving.reload import RELOAD_PATH, Reloaded, install_reload
 from mlops_course.serving.schemas import (
     ARROW_STREAM,
@@ -94,6 +105,7 @@ __all__ = [
     "MAX_BATCH_ROWS",
     "MAX_BODY_BYTES",
     "MAX_ERRORS_SHOWN",
+    "METADATA_SUFFIX",
     "Metadata",
     "Model",
     "ModelLoadError",
@@ -120,7 +132,9 @@ __all__ = [
     "load_model",
     "loaded_model",
     "make_engine",
+    "metadata_path",
     "parity_sample",
+    "save_model_metadata",
     "to_arrow_stream",
     "to_records",
     "uvicorn_command",

@@ -102,7 +102,14 @@ def parity_sample(n_rows: int = 256, seed: int = 0) -> pd.DataFrame:
 
 
 def make_engine(pipeline: Any, engine: str) -> Engine:
-    """ONNX Runtime if the pipeline converts and agrees with itself, else sklearn."""
+    """The engine ``engine`` names for a fitted pipeline.
+
+    ``"onnx"``: ONNX Runtime if the pipeline converts and agrees with itself
+    within ``PARITY_TOLERANCE``, else a :class:`ModelLoadError` (the service's
+    default: refuse rather than serve something slower than planned).
+    ``"auto"``: the same, but fall back to scikit-learn with a warning.
+    ``"sklearn"``: the pipeline itself.
+    """
     if not callable(getattr(pipeline, "predict_proba", None)):
         raise ModelLoadError(f"{type(pipeline).__name__} has no predict_proba")
     if engine == "sklearn":
@@ -110,7 +117,10 @@ def make_engine(pipeline: Any, engine: str) -> Engine:
     try:
         return OnnxEngine.from_pipeline(pipeline, parity_sample())
     except Exception as exc:
-        if engine == "onnx":
-            raise ModelLoadError(f"no ONNX engine: {_first_line(exc)}") from exc
+        if engine != "auto":
+            raise ModelLoadError(
+                f"no ONNX engine: {_first_line(exc)} (MLOPS_ENGINE=sklearn serves "
+                "the pipeline itself; MLOPS_ENGINE=auto falls back to it)"
+            ) from exc
         logger.warning("serving with scikit-learn: %s", _first_line(exc))
         return SklearnEngine(pipeline)

@@ -1,12 +1,16 @@
 """Load the model to serve: a joblib or ONNX file, or a registry version.
 
-A registry model brings its decision threshold in its metadata (chapters 5, 7).
+A model brings its decision threshold: a registry version in its metadata
+(chapter 7), a file in the JSON written beside it (chapter 5). A model without
+one does not load unless ``MLOPS_THRESHOLD`` is set for it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +62,68 @@ def file_digest(path: str | Path, length: int = 12) -> str:
     """The first ``length`` hex digits of a file's SHA-256."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()[:length]
+
+
+#: A model file's metadata lives beside it: ``model.joblib.metadata.json``.
+METADATA_SUFFIX = ".metadata.json"
+
+
+def metadata_path(model_path: str | Path) -> Path:
+    """Where the metadata of a model file lives: its name plus ``.metadata.json``."""
+    path = Path(model_path)
+    return path.with_name(path.name + METADATA_SUFFIX)
+
+
+def save_model_metadata(model_path: str | Path, metadata: dict) -> Path:
+    """Write ``metadata`` (``{"decision_threshold": t}``...) beside a model file.
+
+    The same key as the registry's ``log_model(..., metadata=...)``: the
+    threshold chosen on validation travels with the file it belongs to.
+    """
+    path = metadata_path(model_path)
+    path.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _valid_threshold(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= 1
+    )
+
+
+def _file_threshold(path: Path, settings: Settings) -> tuple[float, str]:
+    """The file model's own threshold (its metadata file), else the setting's."""
+    beside = metadata_path(path)
+    if beside.is_file():
+        try:
+            metadata = json.loads(beside.read_text())
+        except ValueError as exc:
+            raise ModelLoadError(f"{beside.name} is not JSON: {exc}") from exc
+        threshold = (
+            metadata.get("decision_threshold") if isinstance(metadata, dict) else None
+        )
+        if not _valid_threshold(threshold):
+            raise ModelLoadError(
+                f"{beside.name} has no decision_threshold between 0 and 1"
+            )
+        if settings.threshold is not None and settings.threshold != threshold:
+            logger.warning(
+                "MLOPS_THRESHOLD=%s ignored: %s sets %s",
+                settings.threshold,
+                beside.name,
+                threshold,
+            )
+        return float(threshold), f"model metadata ({beside.name})"
+    if settings.threshold is not None:
+        return settings.threshold, "MLOPS_THRESHOLD setting"
+    raise ModelLoadError(
+        f"{path.name} carries no decision threshold: write it beside the model "
+        f'({beside.name} with {{"decision_threshold": t}}, t chosen on validation) '
+        "or set MLOPS_THRESHOLD"
+    )
 
 
 def _load_registry(settings: Settings) -> LoadedModel:
@@ -124,6 +190,7 @@ def load_model(settings: Settings) -> LoadedModel:
         assert path is not None
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {path.name}")
+        threshold, threshold_source = _file_threshold(path, settings)
         if settings.onnx_path is not None:
             engine: Engine = OnnxEngine(path.read_bytes())
         else:
@@ -141,6 +208,6 @@ def load_model(settings: Settings) -> LoadedModel:
         version=settings.model_version or f"sha256:{file_digest(path)}",
         source=f"file:{path.name}",
         training_data_hash=settings.training_data_hash,
-        threshold=settings.threshold,
-        threshold_source="MLOPS_THRESHOLD setting",
+        threshold=threshold,
+        threshold_source=threshold_source,
     )

@@ -44,19 +44,25 @@ class Settings(EnvSettings):
 
     Give ``model_path`` (a joblib file), ``model_uri`` (an MLflow URI such as
     ``models:/credit-default@champion``, with ``tracking_uri``) or ``onnx_path``
-    (an ONNX file, chapter 4). ``threshold`` applies to file models only: a
-    registry model carries its own in its metadata (``decision_threshold``).
+    (an ONNX file, chapter 4). A model carries its decision threshold: a
+    registry model in its metadata (``decision_threshold``), a file in the JSON
+    beside it (``loading.save_model_metadata``). ``threshold`` is for a file that
+    carries none; with neither, the model does not load (no silent 0.5).
+
+    ``engine="onnx"`` (the default) refuses a pipeline that does not convert or
+    disagrees with itself; ``"auto"`` opts into serving it with scikit-learn
+    instead (logged as a warning, reported by ``/metadata``).
     """
 
     model_path: Path | None = None
     model_uri: str | None = None
     tracking_uri: str | None = None
     onnx_path: Path | None = None
-    engine: Literal["auto", "onnx", "sklearn"] = "auto"
+    engine: Literal["onnx", "auto", "sklearn"] = "onnx"
     model_name: str = "credit-default"
     model_version: str | None = None
     training_data_hash: str | None = None
-    threshold: float = Field(0.5, ge=0, le=1)
+    threshold: float | None = Field(None, ge=0, le=1)  # only for a bare file
     # Chapter 9 (opt-in): a Feast repo adds the /predict/by-id routes (feast_lookup).
     feast_repo: Path | None = None
     feast_feature_service: str = "credit_v1"
