@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import joblib
 import numpy as np
 import pytest
@@ -154,11 +156,19 @@ async def test_a_reloaded_model_is_observed_and_reported_too(
 
     path = tmp_path / "model.joblib"
     shutil.copy(model_file, path)
-    settings = Settings(model_path=path, threshold=0.2, metrics=True, allow_reload=True)
+    token = secrets.token_urlsafe()  # the admin route needs one (chapter 8)
+    settings = Settings(
+        model_path=path,
+        threshold=0.2,
+        metrics=True,
+        allow_reload=True,
+        admin_token=token,
+    )
     records = to_records(frame.iloc[:2])
     async with client_for(settings) as client:
         assert (await client.post("/predict", json=records[0])).status_code == 200
-        reloaded = await client.post("/admin/reload")
+        auth = {"Authorization": f"Bearer {token}"}
+        reloaded = await client.post("/admin/reload", headers=auth)
         assert reloaded.status_code == 200, reloaded.text
         new_version = reloaded.json()["model_version"]
         assert (await client.post("/predict", json=records[1])).status_code == 200

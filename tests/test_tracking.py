@@ -297,3 +297,31 @@ def test_quiet_mlflow_hides_volatile_chatter(monkeypatch):
     assert not logger.isEnabledFor(logging.INFO) and logger.isEnabledFor(
         logging.WARNING
     )
+
+
+def test_import_skops_leaves_torch_out_and_trusts_the_same_types():
+    """skops.io imported through import_skops: no torch, same trusted estimators."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from mlops_course.tracking import import_skops\n"
+        "import_skops()\n"
+        "import skops.io._trusted_types as t\n"
+        "print(len(t.SKLEARN_ESTIMATOR_TYPE_NAMES), 'torch' in sys.modules)\n"
+        "import torch, sklearn.externals.array_api_compat.torch\n"
+        "print('torch imports afterwards')\n"
+    )
+    plain = (
+        "import skops.io._trusted_types as t\n"
+        "print(len(t.SKLEARN_ESTIMATOR_TYPE_NAMES))\n"
+    )
+    lean = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    full = subprocess.run(
+        [sys.executable, "-c", plain], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert lean[0] == f"{full} False"
+    assert lean[1] == "torch imports afterwards"

@@ -205,6 +205,46 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 ]
 
+#: Packages that importing ``skops.io`` would load for nothing (see import_skops).
+_NOT_FOR_SKOPS = ("torch", "dask")
+
+
+class _RefuseImport:
+    """A meta-path finder that makes ``import torch`` (or dask) fail, for a moment."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in _NOT_FOR_SKOPS:
+            raise ImportError(f"{name} is not needed to build skops' trusted types")
+        return None
+
+
+def import_skops() -> None:
+    """Import ``skops.io`` without the ~280 MB of torch and dask it would load.
+
+    ``skops.io`` lists scikit-learn's estimators when it is imported
+    (``sklearn.utils.all_estimators``), which imports every scikit-learn
+    subpackage, among them the array-API shims for torch and dask: where torch
+    is installed (chapters 1b, 14) every process that saves or loads a skops
+    model (MLflow 3's default for scikit-learn) carries torch for nothing. While
+    ``skops.io`` is imported here, torch and dask fail to import, so the shims are
+    skipped; the trusted types are the same (scikit-learn's estimators), and
+    torch imports normally afterwards. A no-op once skops.io or torch is loaded.
+    """
+    import sys
+
+    if "skops.io" in sys.modules or any(m in sys.modules for m in _NOT_FOR_SKOPS):
+        return
+    finder = _RefuseImport()
+    sys.meta_path.insert(0, finder)
+    try:
+        import skops.io  # noqa: F401
+    finally:
+        sys.meta_path.remove(finder)
+        for name in [m for m in sys.modules if m.startswith("sklearn.externals.")]:
+            if sys.modules[name] is None:
+                del sys.modules[name]
+
+
 #: Distributions a logged scikit-learn pipeline of the course needs at load time.
 MODEL_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops")
 

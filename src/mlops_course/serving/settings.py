@@ -11,11 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from mlops_course.serving.schemas import ENV_PREFIX
 
 logger = logging.getLogger("mlops_course.serving")
+
+#: Shortest admin token accepted (``secrets.token_urlsafe()`` gives 43 characters).
+MIN_TOKEN_CHARS = 16
 
 
 # --------------------------------------------------------------------------- settings
@@ -36,7 +39,12 @@ class EnvSettings(BaseModel):
     def to_env(self) -> dict[str, str]:
         """The environment variables :meth:`from_env` reads back into these settings."""
         values = self.model_dump(exclude_none=True, exclude_defaults=True)
-        return {f"{self.env_prefix}{k.upper()}": str(v) for k, v in values.items()}
+        return {
+            f"{self.env_prefix}{k.upper()}": (
+                v.get_secret_value() if isinstance(v, SecretStr) else str(v)
+            )
+            for k, v in values.items()
+        }
 
 
 class Settings(EnvSettings):
@@ -52,7 +60,11 @@ class Settings(EnvSettings):
     ``engine="onnx"`` (the default) refuses a pipeline that does not convert or
     disagrees with itself; ``"auto"`` opts into serving it with scikit-learn
     instead (logged as a warning, reported by ``/metadata``).
+
+    Validation errors do not echo the input (it may hold ``admin_token``).
     """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     model_path: Path | None = None
     model_uri: str | None = None
@@ -69,3 +81,22 @@ class Settings(EnvSettings):
     #: Opt-in Prometheus metrics on ``/metrics`` (chapter 13, ``serving.metrics``).
     metrics: bool = False
     allow_reload: bool = False  # POST /admin/reload (chapter 8), off by default
+    #: The bearer token POST /admin/reload requires (``MLOPS_ADMIN_TOKEN``); a
+    #: SecretStr, so repr, logs and errors show ``**********``, never the value.
+    admin_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _reload_needs_a_token(self) -> Self:
+        """Refuse reload without a token: an open admin route is a rollback button."""
+        if self.allow_reload and not self._has_token():
+            raise ValueError(
+                f"{self.env_prefix}ALLOW_RELOAD=true needs "
+                f"{self.env_prefix}ADMIN_TOKEN (at least {MIN_TOKEN_CHARS} "
+                "characters, e.g. from secrets.token_urlsafe()): an unauthenticated "
+                "admin route is a rollback button for anyone who reaches the port"
+            )
+        return self
+
+    def _has_token(self) -> bool:
+        token = self.admin_token
+        return token is not None and len(token.get_secret_value()) >= MIN_TOKEN_CHARS
