@@ -53,6 +53,13 @@ def pytest_configure(config: pytest.Config) -> None:
     root = Path(tempfile.mkdtemp(prefix=f"mlops-course-ws-{worker}-"))
     os.environ["MLOPS_COURSE_WORKSPACE"] = str(root)
     config.stash[_ROOT_KEY] = root
+    # The system temp folder of every process the run starts is inside the root,
+    # removed with it. nbval stops each kernel with SIGKILL, so what a tool
+    # removes only at a normal exit stays behind otherwise: importing Feast
+    # (directly, or through MLflow's HTTP client, which loads it as a plugin)
+    # makes a feast_metrics_* folder that Feast deletes in an atexit handler.
+    (root / "tmp").mkdir()
+    os.environ["TMPDIR"] = str(root / "tmp")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -8,11 +8,13 @@ proves the checks pass when nothing is wrong.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import papermill as pm
 import pytest
@@ -49,7 +51,9 @@ def _nbval(notebook: str, tmp_path) -> subprocess.CompletedProcess:
     )
 
 
-def _harness(notebooks: list[str], tmp_path) -> subprocess.CompletedProcess:
+def _harness(
+    notebooks: list[str], tmp_path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run the course's own notebook harness (conftest.py) as `make test` does."""
     for notebook in notebooks:
         shutil.copy(FIXTURES / notebook, tmp_path / notebook)
@@ -62,7 +66,7 @@ def _harness(notebooks: list[str], tmp_path) -> subprocess.CompletedProcess:
     return subprocess.run(
         command,
         cwd=tmp_path,
-        env=dict(os.environ, PYTHONPATH=path),
+        env=dict(os.environ, **(env or {}), PYTHONPATH=path),
         capture_output=True,
         text=True,
         timeout=300,
@@ -136,3 +140,114 @@ def test_output_checks_find_errors_warnings_and_paths():
     assert any(p.startswith("cell 4: a path of the machine") for p in problems)
     assert not any(p.startswith("cell 5") for p in problems)  # tagged raises-exception
     assert not output_problems(read(FIXTURES / "good.ipynb"))
+
+
+@pytest.mark.slow
+def test_a_run_leaves_no_feast_folder_in_the_system_temp_dir(tmp_path):
+    # Importing Feast makes a feast_metrics_* folder in the temp dir, which Feast
+    # removes only at a normal exit; nbval kills its kernels. The harness gives
+    # every process of the run a temp dir inside its workspace root, removed at
+    # the end: the system temp dir stays as it was.
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    done = _harness(["feast_temp_folder.ipynb"], tmp_path, {"TMPDIR": str(system_tmp)})
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "PASSED feast_temp_folder.ipynb::Cell 0" in done.stdout, done.stdout[-3000:]
+    assert not list(system_tmp.rglob("feast_metrics_*"))
+
+
+# ------------------------------------------------- a fresh machine: optional programs
+#: Programs the course uses where they are installed; a fresh machine has neither,
+#: and `make test` has no root to install them (.ci/run installs both).
+OPTIONAL_PROGRAMS = {"redis-server": "redis", "chromium": "chromium"}
+
+
+def _notebooks_mentioning(word: str) -> list[str]:
+    """Notebooks whose code cells mention ``word`` (and so may need the program)."""
+    found = []
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = " ".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        if word in code.lower():
+            found.append(f"notebooks/{notebook.name}")
+    return found
+
+
+def _path_without(program: str, folder: Path) -> str:
+    """``PATH`` with each folder holding ``program`` replaced by links to the rest."""
+    parts = []
+    for i, entry in enumerate(os.environ["PATH"].split(os.pathsep)):
+        if not (Path(entry) / program).exists():
+            parts.append(entry)
+            continue
+        shadow = folder / f"path-{i}"
+        shadow.mkdir(parents=True)
+        for item in Path(entry).iterdir():
+            if item.name != program:
+                (shadow / item.name).symlink_to(item)
+        parts.append(str(shadow))
+    return os.pathsep.join(parts)
+
+
+def test_the_path_without_a_program_hides_it_and_nothing_else(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ["redis-server", "redis-cli"]:
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", path)
+        hidden = _path_without("redis-server", tmp_path / "shadow")
+    assert shutil.which("redis-server", path=hidden) is None
+    assert shutil.which("redis-cli", path=hidden) is not None
+
+
+def test_notebooks_that_use_an_optional_program_are_known():
+    # Chapter 9 starts redis-server when it is there; no chapter runs Chromium
+    # (chapter 3 shows screenshots stored in book/images, made by
+    # `make mlflow-ui-images`; the book's browser check is tests/test_book.py).
+    assert _notebooks_mentioning("redis") == ["notebooks/09_feature_store.ipynb"]
+    assert _notebooks_mentioning("chromium") == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("program", "notebook"),
+    [
+        (program, notebook)
+        for program, word in OPTIONAL_PROGRAMS.items()
+        for notebook in _notebooks_mentioning(word)
+    ],
+)
+def test_a_notebook_passes_nbval_without_an_optional_program(
+    program, notebook, tmp_path
+):
+    # On a machine without the program the suite's own run of the notebook is
+    # this test; where it is installed (CI), hide it from PATH and run nbval on
+    # the notebook again: its stored outputs must not depend on the program.
+    if shutil.which(program) is None:
+        pytest.skip(f"{program} is not installed: the suite ran {notebook} without it")
+    path = _path_without(program, tmp_path)
+    assert shutil.which(program, path=path) is None
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-k",
+            "not papermill",
+            "-q",
+            notebook,
+        ],  # fmt: skip
+        cwd=ROOT,
+        env=dict(os.environ, PATH=path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]

@@ -102,6 +102,38 @@ def test_prefect_server_args_bind_placeholders():
     assert orchestration.prefect_server_args(services=False)[-1] == "--no-services"
 
 
+SETTINGS_SCRIPT = (
+    "from prefect.settings import get_current_settings; s = get_current_settings(); "
+    "print(s.server.ephemeral.enabled, s.api.url)"
+)
+
+
+@pytest.mark.slow
+def test_prefect_s_shipped_profile_allows_a_temporary_server_our_env_does_not(
+    tmp_path,
+):
+    # Chapter 10 says: the field defaults to false, but the profile Prefect ships
+    # as active ("ephemeral") turns it on; with PREFECT_API_URL unset, the first
+    # API call then starts a temporary server. prefect_env turns that off.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    clean["PREFECT_HOME"] = str(tmp_path / "fresh-home")  # no profiles.toml there
+
+    def resolved(env: dict[str, str]) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", SETTINGS_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stdout.split()
+
+    assert resolved(clean) == ["True", "None"]
+    ours = {**clean, **orchestration.prefect_env(tmp_path / "home", 4321)}
+    assert resolved(ours) == ["False", "http://127.0.0.1:4321/api"]
+
+
 FLOW_SCRIPT = textwrap.dedent(
     """
     import json, sys

@@ -16,6 +16,9 @@ parquet files a Feast repo reads, each with its entity id and a timezone-aware
   *after* a defaulted application carry the label: a join on the latest
   snapshot leaks the future, a point-in-time join does not.
 
+:func:`plain_output` prints what a block printed without terminal colour codes
+(Feast colours its ``materialize`` progress with colorama's escape codes).
+
 :func:`redis_server` starts Debian's ``redis-server`` on 127.0.0.1 on a free
 port, without persistence, waits until it answers ``PING`` and always stops it;
 :func:`redis_available` says whether the binary is there.
@@ -27,6 +30,8 @@ give the same files on every machine.
 from __future__ import annotations
 
 import contextlib
+import io
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -178,6 +183,26 @@ def write_sources(
     return Sources(**paths, first_event=times.min(), last_event=times.max())
 
 
+#: A terminal colour or style code (``ESC [ ... m``), as colorama writes them.
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@contextlib.contextmanager
+def plain_output() -> Iterator[None]:
+    """Print what the block prints, once it ends, without terminal colour codes.
+
+    Feast prints ``materialize`` progress with colorama's ``Fore``/``Style``
+    codes whatever the output is (``NO_COLOR`` does not reach them), and a
+    notebook would store them as raw escape bytes.
+    """
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        print(ANSI_CODE.sub("", buffer.getvalue()), end="")
+
+
 # --------------------------------------------------------------------------- redis
 class RedisUnavailableError(RuntimeError):
     """``redis-server`` is not installed, so the Redis part cannot run."""
@@ -198,14 +223,16 @@ class RedisServer:
 
 
 def redis_binary() -> str | None:
-    """Path of ``redis-server`` (``PATH``, then /usr/bin and /usr/sbin), or None."""
-    return shutil.which("redis-server") or shutil.which(
-        "redis-server", path="/usr/bin:/usr/sbin"
-    )
+    """Path of the ``redis-server`` on ``PATH``, or None.
+
+    Only ``PATH`` counts, so a test can hide the program (as on a machine
+    without it) by leaving its folder out of ``PATH``.
+    """
+    return shutil.which("redis-server")
 
 
 def redis_available() -> bool:
-    """True when a ``redis-server`` binary is installed."""
+    """True when a ``redis-server`` binary is on ``PATH``."""
     return redis_binary() is not None
 
 

@@ -7,7 +7,8 @@ APIs; this module only holds what is not the lesson:
 - :func:`prefect_env` is the environment Prefect must see *before it is
   imported* (Prefect reads its settings once, at import): a home folder inside
   the workspace, the API URL of a local server, no telemetry, no hidden
-  ephemeral server, no console log lines with clock times.
+  ephemeral server (the profile Prefect ships as active, ``ephemeral``, allows
+  one), no console log lines with clock times.
 - :func:`prefect_server` runs ``prefect server start`` on 127.0.0.1 for the
   duration of a ``with`` block, through :func:`mlops_course.servers.serve`.
 - :func:`wait_for_task_runs` waits until the server has recorded every task
@@ -67,7 +68,7 @@ def prefect_server_args(*, services: bool = True) -> list[str]:
         "{port}",
         "--no-ui",
         "--analytics-off",
-        "--no-scheduler",  # no deployments here: nothing to schedule
+        "--no-scheduler",  # a deployment's schedule is stored, no run made from it
         "--no-late-runs",
     ]
     return args if services else [*args, "--no-services"]

@@ -12,11 +12,20 @@ service ``feast_feature_service`` (``get_online_features``), so training
 definition. Malformed ids are a 422 naming the field, ids the online store does
 not know are a 404 naming them, a repo that cannot be opened a 503 with the
 reason. Without ``feast_repo`` nothing changes and Feast is not even imported.
+
+Feast's ``get_online_features`` does not enforce a feature view's TTL (0.6x;
+feast-dev/feast#6821): a value the offline store would drop as too old comes
+back from the online store as present. The lookup therefore reads each value's
+event timestamp (``to_dict(include_event_timestamps=True)``) and refuses values
+older than their view's TTL at the decision time with a 409 naming the view,
+the id and the age. The decision time is the wall clock, or
+``Settings.feast_as_of`` when a replay of past data pins it.
 """
 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,8 +45,10 @@ from mlops_course.serving.settings import Settings
 
 #: Largest batch ``/predict/by-id/batch`` accepts; past it the answer is a 422.
 MAX_LOOKUP_ROWS = 1_000
-#: At most this many unknown ids are named in a 404.
+#: At most this many unknown ids (or stale values) are named in a 404 (or 409).
 MAX_UNKNOWN_SHOWN = 20
+#: Suffix of the event-timestamp columns of ``to_dict(include_event_timestamps=True)``.
+TIMESTAMP_SUFFIX = "__ts"
 
 
 class EntityIds(BaseModel):
@@ -71,21 +82,72 @@ class UnknownEntityError(LookupError):
         self.unknown = unknown
 
 
-class FeatureLookup:
-    """The feature service of a Feast repo, read row by row from its online store."""
+class StaleFeatureError(LookupError):
+    """Some values in the online store are older than their feature view's TTL."""
 
-    def __init__(self, repo_path: str | Path, feature_service: str) -> None:
+    def __init__(self, stale: list[str]) -> None:
+        super().__init__("; ".join(stale))
+        self.stale = stale
+
+
+def stale_values(
+    found: dict[str, list[Any]],
+    rows: list[dict[str, str]],
+    views: dict[str, tuple[str, list[str], timedelta | None]],
+    as_of: datetime,
+) -> list[str]:
+    """Which rows of ``found`` hold a view's values older than its TTL at ``as_of``.
+
+    ``found`` is ``get_online_features(...).to_dict(include_event_timestamps=True)``;
+    ``views`` maps a view name to its join key, feature names and TTL (``None`` or
+    zero: no limit). Absent values (timestamp 0) are not stale, they are unknown.
+    Returns one line per stale (view, row): view, id, age and TTL.
+    """
+    stale = []
+    for view, (key, names, ttl) in views.items():
+        if not ttl:
+            continue
+        for i, row in enumerate(rows):
+            seconds = max(found[name + TIMESTAMP_SUFFIX][i] for name in names)
+            if not seconds:
+                continue
+            age = as_of - datetime.fromtimestamp(seconds, UTC)
+            if age > ttl:
+                stale.append(
+                    f"{view} for {key}={row[key]} is {age.days} days old "
+                    f"(TTL {ttl.days} days)"
+                )
+    return stale
+
+
+class FeatureLookup:
+    """The feature service of a Feast repo, read row by row from its online store.
+
+    Values older than their view's TTL at the decision time (``as_of``, or the
+    wall clock when it is ``None``) raise :class:`StaleFeatureError`.
+    """
+
+    def __init__(
+        self,
+        repo_path: str | Path,
+        feature_service: str,
+        as_of: datetime | None = None,
+    ) -> None:
         from feast import FeatureStore  # imported only by services that use Feast
 
         self.store = FeatureStore(repo_path=str(repo_path))
         self.service = self.store.get_feature_service(feature_service)
+        self.as_of = as_of
         #: Feature names by the join key that finds them ("customer_id": [...]).
         self.by_key: dict[str, list[str]] = {}
+        #: Per feature view: its join key, the features read from it, its TTL.
+        self.views: dict[str, tuple[str, list[str], timedelta | None]] = {}
         for projection in self.service.feature_view_projections:
             view = self.store.get_feature_view(projection.name)
+            names = [f.name for f in projection.features]
             for key in view.join_keys:
-                names = [f.name for f in projection.features]
                 self.by_key.setdefault(key, []).extend(names)
+            self.views[view.name] = (view.join_keys[0], names, view.ttl)
         served = {n for names in self.by_key.values() for n in names}
         missing = [n for n in FEATURES if n not in served]
         if missing:
@@ -97,11 +159,15 @@ class FeatureLookup:
         self._lock = threading.Lock()
 
     def features(self, rows: list[dict[str, str]]) -> dict[str, list[Any]]:
-        """Feature columns for ``rows`` of ids; unknown ids raise UnknownEntityError."""
+        """Feature columns for ``rows`` of ids.
+
+        Unknown ids raise :class:`UnknownEntityError`; values older than their
+        view's TTL raise :class:`StaleFeatureError`.
+        """
         with self._lock:
             found = self.store.get_online_features(
                 features=self.service, entity_rows=rows
-            ).to_dict()
+            ).to_dict(include_event_timestamps=True)
         unknown = []
         for key, names in self.by_key.items():
             for i, row in enumerate(rows):
@@ -109,6 +175,10 @@ class FeatureLookup:
                     unknown.append(f"{key}={row[key]}")
         if unknown:
             raise UnknownEntityError(sorted(set(unknown)))
+        as_of = self.as_of or datetime.now(UTC)
+        stale = stale_values(found, rows, self.views, as_of)
+        if stale:
+            raise StaleFeatureError(stale)
         return {name: found[name] for name in FEATURES}
 
 
@@ -127,6 +197,10 @@ Lookup = Annotated[FeatureLookup, Depends(feature_lookup)]
 RESPONSES = {
     **ERRORS,
     404: {"model": ERRORS[422]["model"], "description": "Unknown ids."},
+    409: {
+        "model": ERRORS[422]["model"],
+        "description": "Features older than their feature view's TTL.",
+    },
 }
 
 
@@ -140,6 +214,13 @@ def _columns(lookup: FeatureLookup, rows: list[EntityIds]) -> dict[str, list[Any
         raise HTTPException(
             404, f"no features in the online store for {', '.join(shown)}{tail}"
         ) from None
+    except StaleFeatureError as exc:
+        shown = exc.stale[:MAX_UNKNOWN_SHOWN]
+        more = len(exc.stale) - len(shown)
+        tail = f" and {more} more" if more > 0 else ""
+        raise HTTPException(
+            409, f"features older than their TTL: {'; '.join(shown)}{tail}"
+        ) from None
 
 
 def install_feast(app: FastAPI, settings: Settings) -> None:
@@ -148,7 +229,9 @@ def install_feast(app: FastAPI, settings: Settings) -> None:
         return
     try:
         app.state.feast = FeatureLookup(
-            settings.feast_repo, settings.feast_feature_service
+            settings.feast_repo,
+            settings.feast_feature_service,
+            as_of=settings.feast_as_of,
         )
         app.state.feast_error = None
     except Exception as exc:  # any reason the repo cannot serve: a 503 says it

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
@@ -78,6 +79,8 @@ class Settings(EnvSettings):
     # Chapter 9 (opt-in): a Feast repo adds the /predict/by-id routes (feast_lookup).
     feast_repo: Path | None = None
     feast_feature_service: str = "credit_v1"
+    #: The decision time the TTL check uses; None: the wall clock (set it to replay).
+    feast_as_of: datetime | None = None
     #: Opt-in Prometheus metrics on ``/metrics`` (chapter 13, ``serving.metrics``).
     metrics: bool = False
     allow_reload: bool = False  # POST /admin/reload (chapter 8), off by default
