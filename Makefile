@@ -12,7 +12,8 @@ PYTEST_ARGS ?=
 include tools/determinism.env
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv torch book test test-fast lab outputs chapter bench-serving hooks lock clean \
+.PHONY: venv torch book test test-fast lab outputs chapter bench-serving bench-memory hooks \
+	lock clean \
 	check-book vendor-mermaid lint mlflow-ui-images
 
 venv: $(STAMP)
@@ -69,6 +70,11 @@ chapter: venv
 ## Serving benchmark on loopback (prints a table; not part of `make test`).
 bench-serving: venv
 	tools/offline $(BIN)/python benchmarks/serving.py $(BENCH_ARGS)
+
+## Peak memory of each notebook at its defaults, kernel and every process it starts
+## (prints a table; not part of `make test`; NB=notebooks/14_x.ipynb for one).
+bench-memory: venv
+	tools/offline $(BIN)/python benchmarks/memory.py $(if $(filter-out notebooks,$(NB)),$(NB)) $(BENCH_ARGS)
 
 ## Install the repository's offline pre-commit hooks into .git/hooks.
 hooks: venv

@@ -59,3 +59,20 @@ def test_sh_splits_like_a_shell_and_runs_no_shell(tmp_path):
 def test_sh_raises_with_the_output_on_failure(tmp_path):
     with pytest.raises(shell.CommandError, match="boom"):
         shell.sh("python -c 'import sys; sys.exit(\"boom\")'", cwd=tmp_path)
+
+
+def test_a_command_past_its_timeout_is_stopped_with_its_children(tmp_path):
+    marker = tmp_path / "grandchild.pid"
+    parent = (
+        "import subprocess, sys, time; "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; "
+        "time.sleep(60)']); "
+        f"open({str(marker)!r}, 'w').write(str(child.pid)); time.sleep(60)"
+    )
+    with pytest.raises(CommandError, match="did not finish within 2 s"):
+        run([sys.executable, "-c", parent], timeout=2)
+    grandchild = int(marker.read_text())
+    # The whole process group was stopped: the grandchild is gone (or a zombie
+    # waiting for a parent that no longer exists, which init reaps).
+    status = Path(f"/proc/{grandchild}/status")
+    assert not status.exists() or "State:\tZ" in status.read_text()

@@ -8,7 +8,8 @@ Three ways in, one training function (:func:`train`):
 - :func:`run_torchrun`: torchrun as a child process group with a timeout, which is
   always stopped, workers included, even when training fails or hangs.
 
-Every rank generates the same data from the seed (no files to share), takes its
+Every rank loads the same tensors (``--data``, saved by the caller) or generates
+the same data from the seed, takes its
 shard with ``DistributedSampler`` and averages gradients through the gloo
 backend. ``--batch-size`` is the *global* batch: each of ``world_size`` ranks
 takes ``batch_size // world_size`` rows per step, so one process and two
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,9 +34,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from mlops_course import servers, torch_model
-
-HOST = "127.0.0.1"
+from mlops_course import servers, shell, torch_model
 
 
 @dataclass(frozen=True)
@@ -44,6 +42,7 @@ class Config:
     """One training run: data, model and optimiser settings, and the result file."""
 
     out: str
+    data: str = ""  # a torch.save'd (x_train, y_train); empty: generate from the seed
     n_rows: int = 20_000
     seed: int = 42
     epochs: int = 15
@@ -63,8 +62,12 @@ class Config:
 def train(rank: int, world_size: int, config: Config) -> None:
     """One rank's training loop; the process group must already be initialised."""
     torch_model.configure_determinism(config.seed)
-    tensors = torch_model.make_tensors(config.n_rows, config.seed)
-    dataset = TensorDataset(tensors.x_train, tensors.y_train)
+    if config.data:  # tensors saved by the caller: no pandas or scikit-learn here
+        x_train, y_train = torch.load(config.data, weights_only=True)
+    else:
+        tensors = torch_model.make_tensors(config.n_rows, config.seed)
+        x_train, y_train = tensors.x_train, tensors.y_train
+    dataset = TensorDataset(x_train, y_train)
     sampler = DistributedSampler(
         dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=config.seed
     )
@@ -77,7 +80,7 @@ def train(rank: int, world_size: int, config: Config) -> None:
         drop_last=True,
     )
     network = torch_model.make_network(
-        tensors.n_inputs, hidden=config.hidden, seed=config.seed
+        x_train.shape[1], hidden=config.hidden, seed=config.seed
     )
     model = DistributedDataParallel(network)  # broadcasts rank 0's weights
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -145,51 +148,38 @@ def load_result(path: str | os.PathLike) -> dict:
     return torch.load(path, weights_only=True)
 
 
+def torchrun_command(
+    nproc: int, target: list[str], *, max_restarts: int = 0
+) -> list[str]:
+    """``torchrun`` on this machine only: ``nproc`` ranks meeting on a free port."""
+    return [
+        "torchrun",
+        f"--nproc-per-node={nproc}",
+        "--nnodes=1",
+        f"--max-restarts={max_restarts}",
+        f"--master-addr={servers.HOST}",
+        f"--master-port={servers.free_port()}",
+        *target,
+    ]
+
+
 def run_torchrun(
     nproc: int, config: Config, *, timeout: float = 120, log: Path | None = None
 ) -> dict:
     """``torchrun --nproc-per-node N -m mlops_course.ddp_train``; stopped in any case.
 
-    torchrun and its workers share one process group that is killed when the run
-    ends, fails or exceeds ``timeout`` seconds (and, on Linux, when the caller
-    dies). A failure raises ``RuntimeError`` quoting the end of the output.
+    torchrun and its workers share one process group that is stopped when the
+    run exceeds ``timeout`` seconds (and, on Linux, when the caller dies); see
+    :func:`mlops_course.shell.run`. A failure raises ``RuntimeError`` quoting the
+    end of the output.
     """
-    argv = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        f"--nproc-per-node={nproc}",
-        "--nnodes=1",
-        f"--master-addr={HOST}",
-        f"--master-port={servers.free_port()}",
-        "-m",
-        "mlops_course.ddp_train",
-        *config.to_args(),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        start_new_session=True,  # one process group: torchrun and its workers
-        preexec_fn=servers._die_with_parent if sys.platform == "linux" else None,
-    )
+    argv = torchrun_command(nproc, ["-m", "mlops_course.ddp_train", *config.to_args()])
     try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        servers._stop(process, grace=5)
-        raise RuntimeError(f"torchrun did not finish within {timeout:g} s") from None
-    finally:
-        servers._stop(process, grace=5)
+        done = shell.run(argv, env={"OMP_NUM_THREADS": "1"}, timeout=timeout)
+    except shell.CommandError as err:
+        raise RuntimeError(str(err)) from None
     if log is not None:
-        Path(log).write_text(output)
-    if process.returncode != 0:
-        raise RuntimeError(
-            f"torchrun exited with {process.returncode}:\n{output[-3000:]}"
-        )
+        Path(log).write_text(done.stdout + done.stderr)
     return load_result(config.out)
 
 

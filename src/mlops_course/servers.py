@@ -65,8 +65,12 @@ def _tail(path: Path, last_chars: int) -> str:
         return ""
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM it when the kernel that started it dies."""
+def die_with_parent() -> None:
+    """A ``preexec_fn``: the child gets SIGTERM when the process that started it dies.
+
+    Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere it does nothing, and the
+    caller's ``finally`` is the only guard.
+    """
     try:
         import ctypes
 
@@ -77,7 +81,11 @@ def _die_with_parent() -> None:
         pass  # not Linux: the `finally` in serve() is the only guard
 
 
-def _stop(process: subprocess.Popen, grace: float) -> None:
+def stop_process_group(process: subprocess.Popen, grace: float) -> None:
+    """SIGTERM ``process``'s group, SIGKILL after ``grace`` s; its children too.
+
+    ``process`` must lead its own group (``start_new_session=True``).
+    """
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -133,13 +141,13 @@ def serve(
             cwd=cwd,
             # Its own process group: stopping it stops its children too.
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
     try:
         _wait_healthy(process, url + health, timeout, log_path, ready, port)
         yield Server(url=url, port=port, pid=process.pid, log_path=log_path)
     finally:
-        _stop(process, stop_grace)
+        stop_process_group(process, stop_grace)
         if own_log:
             log_path.unlink(missing_ok=True)
 

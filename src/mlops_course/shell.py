@@ -16,6 +16,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mlops_course import servers
+
 
 class CommandError(RuntimeError):
     """A command exited with a non-zero status; the message carries its output."""
@@ -50,18 +52,40 @@ def run(
     check: bool = True,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess:
-    """Run ``args`` (the first found with :func:`tool`); return the finished process."""
+    """Run ``args`` (the first found with :func:`tool`); return the finished process.
+
+    The command leads its own process group, so whatever it starts (torchrun's
+    workers, a DVC stage's Python) is stopped with it when it runs past
+    ``timeout`` seconds, which raises :class:`CommandError`; on Linux the group
+    is also told to stop if the caller (the notebook's kernel) dies.
+    """
     argv = [tool(str(args[0])), *map(str, args[1:])]
-    done = subprocess.run(
+    shown = " ".join([Path(argv[0]).name, *argv[1:]])
+    process = subprocess.Popen(
         argv,
         cwd=cwd,
         env=tool_env(env),
-        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
+        start_new_session=True,
+        preexec_fn=servers.die_with_parent if sys.platform == "linux" else None,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        servers.stop_process_group(process, grace=5)
+        stdout, stderr = process.communicate()
+        raise CommandError(
+            f"`{shown}` did not finish within {timeout:g} s and was stopped, "
+            f"with every process it started\n"
+            f"--- stdout ---\n{stdout[-3000:]}\n--- stderr ---\n{stderr[-3000:]}"
+        ) from None
+    finally:
+        servers.stop_process_group(process, grace=5)  # interrupted: stop the group
+    done = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
     if check and done.returncode != 0:
-        shown = " ".join([Path(argv[0]).name, *argv[1:]])
         raise CommandError(
             f"`{shown}` exited with {done.returncode}\n"
             f"--- stdout ---\n{done.stdout[-3000:]}\n"

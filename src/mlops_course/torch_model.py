@@ -15,7 +15,9 @@ per feature: ``float`` numbers, ``string`` categories) and returns
 fitted scikit-learn preprocessor, converted by skl2onnx, in front with
 ``onnx.compose.merge_models``.
 
-Importing this module imports torch; the rest of the package does not.
+Importing this module imports torch; the rest of the package does not. It
+imports pandas and scikit-learn only when it makes tensors, so a training
+script that only builds the network (chapter 14's ranks) loads torch alone.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ import logging
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from mlops_course import data, modeling
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_course import data
 
 #: The names of the network's input and output in its ONNX graph.
 FEATURES_NAME = "features"
@@ -73,6 +77,8 @@ def _to_tensor(values: np.ndarray) -> torch.Tensor:
 
 def prepare_tensors(split: data.Split) -> TensorSplit:
     """Fit chapter 1's preprocessor on the training period; transform every part."""
+    from mlops_course import modeling
+
     x_train, y_train = modeling.features_and_target(split.train)
     preprocessor = modeling.make_preprocessor().fit(x_train)
     parts = {}
@@ -89,6 +95,8 @@ def prepare_tensors(split: data.Split) -> TensorSplit:
 
 def make_tensors(n_rows: int, seed: int) -> TensorSplit:
     """Generate ``n_rows`` applications, split them by time, make the tensors."""
+    from mlops_course import data
+
     applications = data.generate_applications(n_rows, seed=seed)
     return prepare_tensors(data.time_split(applications))
 
