@@ -96,6 +96,10 @@ def test_gradual_mix_moves_from_reference_to_scenario():
     shares = weeks.groupby("week")["drifted_share"].first().tolist()
     assert shares == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert weeks.equals(monitoring.gradual_mix(5, 40, seed=3))
+    novel = monitoring.gradual_mix(3, 400, scenario="new_category", seed=3)
+    new_purpose = novel["loan_purpose"].eq("buy_now_pay_later")
+    assert new_purpose.groupby(novel["week"]).sum().tolist()[0] == 0
+    assert new_purpose.groupby(novel["week"]).mean().tolist()[2] > 0.1
     with pytest.raises(ValueError, match="2 weeks"):
         monitoring.gradual_mix(1, 40)
 
@@ -156,6 +160,22 @@ def test_monitor_finds_what_each_scenario_planted(scenario, reference_and_model)
     unlabelled = monitoring.monitor(model, reference, batch.frame, with_labels=False)
     assert unlabelled.performance is None
     assert unlabelled.detection.performance_drop is None
+    # The report-free screen reaches the reports' verdict, labels or not.
+    assert monitoring.screen(model, reference, batch.frame) == result.detection
+    quick = monitoring.screen(model, reference, batch.frame, with_labels=False)
+    assert quick == unlabelled.detection
+
+
+@pytest.mark.slow
+def test_screen_agrees_with_the_reports_where_drift_is_borderline(
+    reference_and_model,
+):
+    """Small batches put scores near the thresholds: the verdicts still agree."""
+    reference, model = reference_and_model
+    for seed in range(4):
+        batch = data.drift_scenario("covariate_shift", 400, seed=seed).frame
+        report = monitoring.monitor(model, reference, batch).detection
+        assert monitoring.screen(model, reference, batch) == report, seed
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 import joblib
 import numpy as np
@@ -12,7 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlops_course.data import FEATURES, generate_applications
 from mlops_course.modeling import features_and_target, make_model
 from mlops_course.serving import Settings, save_model_metadata, to_records
-from mlops_course.serving.metrics import PROBABILITY_BUCKETS, UNMATCHED
+from mlops_course.serving.metrics import (
+    PROBABILITY_BUCKETS,
+    UNMATCHED,
+    promql_metric_names,
+    rule_problems,
+)
 from tests.serving_helpers import client_for
 
 
@@ -76,6 +82,8 @@ async def test_requests_latency_predictions_and_model_are_measured(
     want = pipeline.predict_proba(rows[FEATURES])[:, 1]
     settings = Settings(model_path=model_file, model_version="9", metrics=True)
     async with client_for(settings) as client:
+        # Every request is timed inside this span: their latencies add up to less.
+        started = time.perf_counter()
         for record in to_records(rows.iloc[:3]):
             assert (await client.post("/predict", json=record)).status_code == 200
         batch = {"applications": to_records(rows.iloc[3:])}
@@ -84,6 +92,7 @@ async def test_requests_latency_predictions_and_model_are_measured(
         assert bad.status_code == 422
         assert (await client.get("/no/such/page")).status_code == 404
         assert (await client.get("/health")).status_code == 200
+        span = time.perf_counter() - started
         response = await client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     got = samples(response.text)
@@ -100,10 +109,15 @@ async def test_requests_latency_predictions_and_model_are_measured(
     assert not any(
         labels and dict(labels).get("route") == "/metrics" for _, labels in got
     )
-    latency = got[("credit_request_latency_seconds_count", (("route", "/predict"),))]
-    assert latency == 4
-    total = got[("credit_request_latency_seconds_sum", (("route", "/predict"),))]
-    assert 0 < total < 60
+    predict = (("route", "/predict"),)
+    assert got[("credit_request_latency_seconds_count", predict)] == 4
+    inf_bucket = (("le", "+Inf"), ("route", "/predict"))
+    assert got[("credit_request_latency_seconds_bucket", inf_bucket)] == 4
+    timed = [
+        got[("credit_request_latency_seconds_sum", ((("route", route),)))]
+        for route in ("/predict", "/predict/batch", UNMATCHED, "/health")
+    ]
+    assert all(t > 0 for t in timed) and sum(timed) <= span
     # One probability per scored application (3 single + 37 in the batch).
     assert got[("credit_predicted_probability_count", ())] == len(rows)
     assert got[("credit_predicted_probability_sum", ())] == pytest.approx(
@@ -138,12 +152,17 @@ async def test_each_app_counts_its_own_requests(model_file):
 
 
 @pytest.mark.anyio
-async def test_a_missing_model_is_reported_as_not_loaded(tmp_path):
+async def test_a_missing_model_is_reported_as_not_loaded(tmp_path, frame):
     settings = Settings(model_path=tmp_path / "missing.joblib", metrics=True)
     async with client_for(settings) as client:
-        assert (await client.post("/predict", json={})).status_code in (422, 503)
+        answer = await client.post("/predict", json=to_records(frame.iloc[:1])[0])
+        assert answer.status_code == 503
+        assert answer.json()["detail"].startswith("model not loaded:")
         got = samples((await client.get("/metrics")).text)
     assert got[("credit_model_loaded", ())] == 0
+    assert (
+        got[("credit_requests_total", (("route", "/predict"), ("status", "503")))] == 1
+    )
     assert not any(k[0] == "credit_model_info" and k[1] for k in got)
 
 
@@ -176,3 +195,65 @@ async def test_a_reloaded_model_is_observed_and_reported_too(
     assert got[("credit_predicted_probability_count", ())] == 2
     info = [dict(k[1]) for k in got if k[0] == "credit_model_info"]
     assert [i["version"] for i in info] == [new_version]
+
+
+# ----------------------------------------------------------- alerting rules, checked
+EXPOSED = {
+    "credit_requests_total",
+    "credit_request_latency_seconds_bucket",
+    "credit_model_loaded",
+}
+GOOD_RULES = """
+groups:
+  - name: credit-service
+    rules:
+      - alert: CreditLatencyHigh
+        expr: >-
+          histogram_quantile(0.95, sum by (le) (
+            rate(credit_request_latency_seconds_bucket{route="/predict"}[5m])
+          )) > 0.1
+        for: 10m
+        labels: {severity: page}
+        annotations: {summary: "p95 above 100 ms"}
+      - alert: CreditModelNotLoaded
+        expr: credit_model_loaded == 0
+        for: 1m30s
+"""
+
+
+def test_a_well_formed_rule_file_has_no_problems():
+    assert rule_problems(GOOD_RULES, EXPOSED) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (("credit_model_loaded == 0", "credit_model_loadded == 0"), "not exposed"),
+        (("for: 10m", "for: ten minutes"), "'for' is not a duration"),
+        (("alert: CreditModelNotLoaded", "name: CreditModelNotLoaded"), "unknown"),
+        (("[5m])", "[5m]"), "unbalanced '()'"),
+        (("severity: page", "severity: 2"), "'labels' must map names to strings"),
+        (("groups:", "group:"), "top-level 'groups'"),
+        (("expr: credit_model_loaded == 0", "expr: ''"), "needs an 'expr'"),
+        (("\n      - alert", "\n      -\n        alert"), None),  # same YAML
+    ],
+)
+def test_each_broken_rule_file_is_refused_with_the_reason(edit, problem):
+    broken = GOOD_RULES.replace(*edit)
+    assert broken != GOOD_RULES
+    found = rule_problems(broken, EXPOSED)
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) >= 1 and any(problem in p for p in found), found
+
+
+def test_metric_names_are_read_out_of_promql():
+    expr = (
+        'sum(rate(credit_requests_total{status=~"5.."}[5m])) / '
+        "sum without (status) (rate(credit_requests_total[5m] offset 1w)) > 0.01"
+    )
+    assert promql_metric_names(expr) == {"credit_requests_total"}
+    both = promql_metric_names("up == 0 and on (job) absent(x_total)")
+    assert both == {"up", "x_total"}
+    assert rule_problems("groups: [", EXPOSED)[0].startswith("not YAML")

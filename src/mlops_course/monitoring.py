@@ -12,6 +12,8 @@ reuses :func:`monitor` as its trigger. The module holds plumbing only:
   resulting snapshots into a :class:`Detection` (which columns, which alarms);
 - :func:`mismatches`: compare a detection with a scenario's
   :class:`~mlops_course.data.DriftTruth`;
+- :func:`screen`: the same verdict as :func:`monitor` without building a
+  report (no charts), for measuring the monitor over many batches;
 - :func:`publish_report`: a copy of a saved Evidently report for the book,
   with the Evidently JavaScript library in one shared file next to it.
 
@@ -257,6 +259,57 @@ def monitor(
     return MonitorResult(drift, performance, detection)
 
 
+def screen(
+    model: Any,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    with_labels: bool = True,
+) -> Detection:
+    """:func:`monitor`'s verdict on a batch, computed without an Evidently report.
+
+    A report renders a Plotly chart per column, which is most of its cost. This
+    calls the drift test the report's ``ValueDrift`` calls (Evidently's own
+    ``get_stattest``: the same method choice, score and threshold), and applies
+    the report's missing-value, calibration and ROC AUC limits to the same
+    numbers. The tests check it agrees with :func:`monitor`.
+    """
+    import evidently  # noqa: F401  (initialises Evidently before its registry)
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    from evidently.legacy.core import ColumnType
+    from sklearn.metrics import roc_auc_score
+
+    ref, cur = scored_frame(model, reference), scored_frame(model, current)
+    drifted = []
+    for column in [*FEATURES, PREDICTION]:
+        kind = (
+            ColumnType.Categorical
+            if column in CATEGORICAL_FEATURES
+            else ColumnType.Numerical
+        )
+        # Evidently drops missing and infinite values before testing a column.
+        ref_col = ref[column].replace([-np.inf, np.inf], np.nan).dropna()
+        cur_col = cur[column].replace([-np.inf, np.inf], np.nan).dropna()
+        test = get_stattest(ref_col, cur_col, kind, None)
+        if test(ref_col, cur_col, kind, None).drifted:
+            drifted.append(column)
+    missing = [c for c in FEATURES if cur[c].isna().mean() > MAX_MISSING_SHARE]
+    performance = None
+    if with_labels:
+        reference_auc = float(roc_auc_score(ref[TARGET], ref[PREDICTION]))
+        gap = float(cur[RESIDUAL].mean())
+        auc = float(roc_auc_score(cur[TARGET], cur[PREDICTION]))
+        performance = abs(gap) > MAX_CALIBRATION_GAP or auc < round(
+            reference_auc - MAX_AUC_DROP, 4
+        )
+    return Detection(
+        drifted_columns=tuple(f for f in FEATURES if f in drifted),
+        missing_columns=tuple(missing),
+        prediction_drift=PREDICTION in drifted,
+        performance_drop=performance,
+    )
+
+
 def gradual_mix(
     weeks: int,
     rows_per_week: int,
@@ -264,21 +317,29 @@ def gradual_mix(
     scenario: str = "concept_drift",
     seed: int = 100,
 ) -> pd.DataFrame:
-    """Weekly batches whose share from ``scenario`` grows from 0 to 1 (``week``)."""
+    """Weekly batches whose share from ``scenario`` grows from 0 to 1 (``week``).
+
+    Two pools of ``weeks * rows_per_week`` rows are drawn once (reference-like
+    traffic and ``scenario`` traffic, each in time order); week ``w`` takes its
+    rows from the ``w``-th slice of each pool.
+    """
     from mlops_course.data import drift_scenario, generate_applications
 
     if weeks < 2 or rows_per_week < 1:
         raise ValueError("need at least 2 weeks and 1 row a week")
+    n_rows = weeks * rows_per_week
+    calm = generate_applications(n_rows, seed=seed)
+    changed = drift_scenario(scenario, n_rows, seed=seed + 1_000).frame
     batches = []
     for week in range(weeks):
         share = week / (weeks - 1)
         n_new = round(share * rows_per_week)
+        start = week * rows_per_week
         parts = []
         if rows_per_week - n_new:
-            parts.append(generate_applications(rows_per_week - n_new, seed=seed + week))
+            parts.append(calm.iloc[start : start + rows_per_week - n_new])
         if n_new:
-            drifted = drift_scenario(scenario, n_new, seed=seed + 1_000 + week)
-            parts.append(drifted.frame)
+            parts.append(changed.iloc[start : start + n_new])
         batch = pd.concat(parts, ignore_index=True)
         batch.insert(0, "week", week)
         batch["drifted_share"] = share

@@ -17,14 +17,19 @@ The instrumentation uses prometheus-client's four kinds of metric:
 
 Each app gets its own :class:`~prometheus_client.CollectorRegistry`, so two
 apps in one process (tests) never share counts.
+
+:func:`rule_problems` checks a Prometheus alerting-rule file offline (its YAML
+shape, durations, and that every metric its queries read is one the service
+exposes), where ``promtool check rules`` is not installed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import numpy as np
@@ -191,3 +196,103 @@ def instrument(app: FastAPI, metrics: ServiceMetrics | None = None) -> ServiceMe
 
     app.state.metrics = metrics
     return metrics
+
+
+# ------------------------------------------------------- alerting rules, checked
+#: The fields Prometheus accepts in a rule (anything else fails to load).
+_RULE_FIELDS = {
+    "alert",
+    "record",
+    "expr",
+    "for",
+    "keep_firing_for",
+    "labels",
+    "annotations",
+}
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: PromQL words that look like metric names but are not.
+_PROMQL_WORDS = {
+    *("by", "without", "on", "ignoring", "group_left", "group_right"),
+    *("offset", "bool", "and", "or", "unless", "inf", "nan", "atan2"),
+    *("sum", "min", "max", "avg", "group", "stddev", "stdvar", "count"),
+    *("count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio"),
+}
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (functions and keywords left out)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', " ", expr)  # string literals
+    text = re.sub(r"\{[^}]*\}", " ", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", " ", text)  # range and subquery windows
+    grouping = r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"
+    text = re.sub(grouping, " ", text)
+    names = set()
+    for match in re.finditer(r"(?<![\w.])[A-Za-z_:][\w:]*", text):
+        following = text[match.end() :].lstrip()
+        if following.startswith("(") or match.group(0) in _PROMQL_WORDS:
+            continue  # a function call or a keyword
+        names.add(match.group(0))
+    return names
+
+
+def rule_problems(document: str, exposed: Iterable[str]) -> list[str]:
+    """What keeps a Prometheus rule file from loading or alerting (empty: none).
+
+    Checks the YAML shape Prometheus requires (``groups``, each with a ``name``
+    and ``rules``; each rule an ``alert`` or a ``record`` with an ``expr``),
+    the fields and durations, balanced brackets, and that every metric an
+    expression reads is in ``exposed`` (sample names as scraped, such as
+    ``credit_requests_total`` or ``credit_request_latency_seconds_bucket``).
+    """
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(document)
+    except yaml.YAMLError as error:
+        return [f"not YAML: {error}"]
+    exposed = set(exposed)
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("groups"), list):
+        return ["the file needs a top-level 'groups' list"]
+    problems = []
+    for g, group in enumerate(loaded["groups"]):
+        if not isinstance(group, dict) or not group.get("name"):
+            problems.append(f"group {g} needs a 'name'")
+            continue
+        rules = group.get("rules")
+        if not isinstance(rules, list) or not rules:
+            problems.append(f"group {group['name']!r} needs a non-empty 'rules' list")
+            continue
+        for r, rule in enumerate(rules):
+            where = f"group {group['name']!r}, rule {r}"
+            if not isinstance(rule, dict):
+                problems.append(f"{where}: not a mapping")
+                continue
+            where = f"{where} ({rule.get('alert') or rule.get('record')})"
+            unknown = sorted(set(rule) - _RULE_FIELDS)
+            if unknown:
+                problems.append(f"{where}: unknown fields {unknown}")
+            if ("alert" in rule) == ("record" in rule):
+                problems.append(f"{where}: needs exactly one of 'alert' and 'record'")
+            elif not _NAME.match(str(rule.get("alert") or rule.get("record"))):
+                problems.append(f"{where}: invalid name")
+            for key in ("for", "keep_firing_for"):
+                if key in rule and not _DURATION.match(str(rule[key])):
+                    problems.append(f"{where}: '{key}' is not a duration")
+            for key in ("labels", "annotations"):
+                if key in rule and not (
+                    isinstance(rule[key], dict)
+                    and all(isinstance(v, str) for v in rule[key].values())
+                ):
+                    problems.append(f"{where}: '{key}' must map names to strings")
+            expr = rule.get("expr")
+            if not isinstance(expr, str) or not expr.strip():
+                problems.append(f"{where}: needs an 'expr'")
+                continue
+            for opening, closing in ("()", "[]", "{}"):
+                if expr.count(opening) != expr.count(closing):
+                    problems.append(f"{where}: unbalanced '{opening}{closing}'")
+            unread = sorted(promql_metric_names(expr) - exposed)
+            if unread:
+                problems.append(f"{where}: reads metrics not exposed: {unread}")
+    return problems
