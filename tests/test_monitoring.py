@@ -160,8 +160,7 @@ def test_monitor_finds_what_each_scenario_planted(scenario, reference_and_model)
 
 @pytest.mark.slow
 def test_published_report_renders_offline_in_chromium(tmp_path, reference_and_model):
-    pytest.importorskip("playwright")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # pinned: never a skip
 
     from tests.browser import CHROMIUM_ARGS, find_chromium
 
