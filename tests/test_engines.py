@@ -116,7 +116,9 @@ def test_a_faithful_conversion_is_accepted(training):
     assert make_engine(pipeline, "onnx").name == "onnx"
 
 
-@pytest.mark.parametrize("step", [HalveForgotten(), HalveAlmost()], ids=type)
+@pytest.mark.parametrize(
+    "step", [HalveForgotten(), HalveAlmost()], ids=lambda s: type(s).__name__
+)
 def test_a_conversion_that_changes_the_scores_is_refused(step, training):
     pipeline = fitted(step, training)
     sample = parity_sample()
