@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import pytest
 import yaml
 
 from mlops_course.hygiene import main, notebook_problems
@@ -75,9 +76,12 @@ def test_pre_commit_config_is_local_and_offline():
     assert {h["language"] for h in hooks} <= {"system", "fail"}
     assert not any(h.get("additional_dependencies") for h in hooks)
     # Each system hook's program is installed in the course environment.
-    for hook in hooks:
-        if hook["language"] == "system":
-            assert tool(hook["entry"].split()[0]), hook["id"]
+    programs = {
+        h["id"]: h["entry"].split()[0] for h in hooks if h["language"] == "system"
+    }
+    assert set(programs) >= {"ruff-check", "ruff-format", "hadolint"}
+    for hook_id, program in programs.items():
+        assert tool(program), hook_id  # tool() raises if the program is missing
 
 
 def _repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
@@ -92,6 +96,7 @@ def _repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return repo, {"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
 
 
+@pytest.mark.slow
 def test_pre_commit_passes_a_clean_repository(tmp_path):
     repo, env = _repo(tmp_path)
     clean = run(["pre-commit", "run", "--all-files"], cwd=repo, env=env, check=False)
@@ -106,6 +111,7 @@ def test_pre_commit_passes_a_clean_repository(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_pre_commit_refuses_models_large_files_bad_code_and_dockerfiles(tmp_path):
     repo, env = _repo(tmp_path)
     (repo / "models").mkdir()

@@ -180,8 +180,7 @@ def test_screen_agrees_with_the_reports_where_drift_is_borderline(
 
 @pytest.mark.slow
 def test_published_report_renders_offline_in_chromium(tmp_path, reference_and_model):
-    pytest.importorskip("playwright")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # pinned: never a skip
 
     from tests.browser import CHROMIUM_ARGS, find_chromium
 

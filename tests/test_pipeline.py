@@ -266,6 +266,7 @@ def test_template_split_and_metrics_agree_with_the_course_functions(tmp_path):
     assert metrics["valid"] != metrics["test"]
 
 
+@pytest.mark.slow
 def test_dvc_reruns_only_what_a_code_change_affects(tmp_path):
     repo = init_repo(tmp_path / "repo")
     copy_template(repo, SMALL)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 
 import httpx
+import psutil
 import pytest
 
 from mlops_course.servers import ServerError, free_port, port_is_open, serve
@@ -65,15 +67,26 @@ def test_early_exit_is_reported_with_the_log():
 
 
 def test_never_healthy_times_out_with_the_log(tmp_path):
-    # Serves files, but has no /health: answers 404 until the deadline.
-    port = free_port()
-    with (
-        pytest.raises(ServerError, match=r"not healthy .* \(HTTP 404\)"),
-        serve(HTTP_SERVER, cwd=tmp_path, timeout=2, port=port),
-    ):
-        pass
-    time.sleep(0.2)
-    assert not port_is_open(port)  # the unhealthy server was stopped too
+    """The deadline passes with the last answer (404) in the error, whatever the speed.
+
+    A file server, already up (waited for by its answer on /), holds the port
+    and answers 404 for /health from the first poll on; the command under test
+    never serves. So the error cannot depend on how fast a program starts.
+    """
+    token = uuid.uuid4().hex
+    never = [sys.executable, "-c", f"import time; time.sleep(600)  # {token}"]
+    with serve(HTTP_SERVER, health="/", cwd=tmp_path) as files:
+        with (
+            pytest.raises(ServerError, match=r"(?s)not healthy .* \(HTTP 404\)"),
+            serve(never, port=files.port, timeout=2),
+        ):
+            pass
+        assert httpx.get(files.url + "/").is_success  # only the command was stopped
+    assert [p for p in psutil.process_iter(["cmdline"]) if token in _cmd(p)] == []
+
+
+def _cmd(process: psutil.Process) -> str:
+    return " ".join(process.info["cmdline"] or ())
 
 
 def test_shell_strings_are_refused():

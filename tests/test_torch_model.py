@@ -113,11 +113,14 @@ def test_quiet_export_shows_no_warning_and_restores_logging(recwarn, caplog):
     assert logging.getLogger("torch.onnx").level == level
 
 
-def test_config_round_trips_through_the_command_line(tmp_path):
+def test_config_round_trips_through_the_command_line(tmp_path, capsys):
     config = ddp_train.Config(out=str(tmp_path / "r.pt"), n_rows=500, lr=0.01)
     assert ddp_train.parse_config(config.to_args()) == config
-    with pytest.raises(SystemExit):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
         ddp_train.parse_config(["--epochs=2"])  # --out is required
+    assert refused.value.code == 2  # argparse's usage error, not a crash or success
+    assert "the following arguments are required: --out" in capsys.readouterr().err
 
 
 @pytest.mark.slow
