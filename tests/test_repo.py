@@ -117,6 +117,21 @@ def test_environment_files_are_derived_from_the_lock():
     ), "binder/environment.yml drifted: run `python tools/lock.py --envs`"
 
 
+def test_binder_leaves_out_only_what_learners_never_import():
+    lock = lock_tool()
+    pinned = lock.pinned_names((ROOT / "requirements.lock").read_text())
+    binder = (ROOT / "binder" / "environment.yml").read_text()
+    for name in lock.BINDER_LEAVES_OUT:
+        assert name in pinned, f"{name} is left out of Binder but not in the lock"
+        assert f"- {name}==" not in binder
+    imported = set()
+    for path in [*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("src/**/*.py")]:
+        text = path.read_text()
+        imported |= set(re.findall(r"(?:from|import)\s+([A-Za-z_][\w]*)", text))
+    modules = {name.replace("-", "_") for name in lock.BINDER_LEAVES_OUT}
+    assert not modules & imported, "Binder leaves out a package a learner imports"
+
+
 def test_lock_pins_every_top_level_requirement():
     lock = lock_tool()
     pinned = lock.pinned_names((ROOT / "requirements.lock").read_text())

@@ -28,6 +28,14 @@ LOCK = ROOT / "requirements.lock"
 TORCH = ROOT / "requirements-torch.txt"
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 PYTHON_VERSION = "3.11"
+#: What only the test suite uses (no chapter, no package module imports it):
+#: Binder's image leaves it out, about 170 MB less to build and to keep.
+#: tests/test_repo.py checks that nothing a learner runs imports these.
+BINDER_LEAVES_OUT = {
+    "playwright": "the browser check of the built book (tests/browser.py)",
+    "pytest-xdist": "the suite's parallel workers",
+    "execnet": "pytest-xdist's transport",
+}
 
 
 def requirement_name(line: str) -> str | None:
@@ -93,7 +101,11 @@ def render_environment(lock_text: str, *, binder: bool) -> str:
             "      - -e .  # the course package"
             " (Binder installs it in binder/postBuild)"
         )
-    lines += [f"      - {pin}" for pin in pins(lock_text)]
+    lines += [
+        f"      - {pin}"
+        for pin in pins(lock_text)
+        if not (binder and requirement_name(pin) in BINDER_LEAVES_OUT)
+    ]
     # PyTorch's CPU build, outside the hashed lock (requirements-torch.txt says why).
     lines.append(f"      - --extra-index-url {TORCH_INDEX}")
     lines += [f"      - {pin}" for pin in pins(TORCH.read_text())]
