@@ -14,8 +14,8 @@ import pytest
 from mlops_course import serving
 from mlops_course.data import generate_applications, time_split
 from mlops_course.loadtest import run_load
-from mlops_course.modeling import features_and_target, make_model
-from mlops_course.serialization import to_onnx
+from mlops_course.modeling import features_and_target, make_model, wide_mlp
+from mlops_course.serialization import as_model_input, to_onnx
 from mlops_course.servers import serve
 from mlops_course.serving import Application, Settings, batching, to_records
 
@@ -449,3 +449,15 @@ async def test_columnar_batch_route_refuses_bad_columns_with_422(two_models, spl
     assert empty.status_code == 422
     assert whole.status_code == 200  # 30.0 is the whole number 30, as for rows
     assert unknown.status_code == 404
+
+
+def test_wide_mlp_trains_in_float32_and_converts_with_parity(split):
+    X, y = features_and_target(split.train)
+    test, _ = features_and_target(split.test)
+    mlp = wide_mlp(X, y, (32, 16), seed=1, max_rows=500)
+    weights = mlp.named_steps["model"].coefs_
+    assert [w.shape[1] for w in weights] == [32, 16, 1]
+    assert all(w.dtype == np.float32 for w in weights)
+    engine = serving.OnnxEngine.from_pipeline(mlp, test[:100])  # parity-checked
+    proba = engine.predict_proba(as_model_input(test[:5]))
+    assert np.allclose(proba, mlp.predict_proba(test[:5])[:, 1], atol=1e-5)
