@@ -22,10 +22,12 @@ were met.
 Then a concurrency sweep (chapter 15): single-row requests/s and p99 at
 concurrency 1, 8 and 32 for in-process ONNX Runtime, the chapter 5 service,
 the multi-model service (``mlops_course.serving.batching``) with micro-batching
-off and on, and BentoML serving the same ONNX model (per call, and with its
-adaptive batching), with chapter 15's targets. The load client reports its own
-CPU use: near 100% means the client, not the server, set the ceiling.
-Timings depend on the machine and on what else runs.
+off, with fixed waits and with the adaptive wait, and BentoML serving the same
+ONNX model (per call, and with its adaptive batching), with chapter 15's
+targets. Each point is measured ``--repeats`` times (median shown, min-max
+beside it); the mean batch is reported per setup and concurrency. The load
+client reports its own CPU use: near 100% means the client, not the server,
+set the ceiling. Timings depend on the machine and on what else runs.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -48,7 +50,7 @@ import pandas as pd
 
 from mlops_course.data import FEATURES, generate_applications, time_split
 from mlops_course.loadtest import call_times, run_load
-from mlops_course.modeling import features_and_target, make_model
+from mlops_course.modeling import features_and_target, make_model, wide_mlp
 from mlops_course.serialization import as_model_input, to_onnx
 from mlops_course.servers import serve
 from mlops_course.serving import (
@@ -272,6 +274,30 @@ def course_rows(model_file, payloads, want, pin_prefix, plan, logs) -> list[Row]
     return rows
 
 
+def columnar_row(onnx_file: Path, many: pd.DataFrame, want, pin_prefix, plan, logs):
+    """The multi-model service's columnar JSON route: one list per feature."""
+    records = to_records(many)
+    body = json.dumps({n: [r[n] for r in records] for n in FEATURES}).encode()
+    command = [
+        *pin_prefix,
+        *batched.uvicorn_command("--log-level", "warning", access_log=False),
+    ]
+    models = {"logreg": Settings(onnx_path=onnx_file)}
+    env = {
+        **batched.models_env(models),
+        **batched.BatchSettings(enabled=False).to_env(),
+    }
+    with serve(
+        command, env=env, health="/ready", log_path=logs / "columnar.log"
+    ) as server:
+        path = "/models/logreg/predict/columns"
+        name = "multi-model service, columnar JSON batch"
+        check(post_once(server.url + path, body), want, name)
+        return measure_server(
+            server.url, name, None, (path, body, "application/json"), plan
+        )
+
+
 def mlflow_row(pipeline, X, single, many, want, pin_prefix, plan, work: Path) -> Row:
     """`mlflow models serve` of the same pipeline, answering probabilities."""
     import mlflow.sklearn
@@ -383,6 +409,13 @@ def targets(rows: list[Row]) -> tuple[str, bool]:
             lambda v: v >= 0.5,
         ),
         (
+            "columnar JSON batch rows/s ÷ in-process",
+            by["multi-model service, columnar JSON batch"].rows_per_s
+            / limit.rows_per_s,
+            "≥ 0.5",
+            lambda v: v >= 0.5,
+        ),
+        (
             "course Arrow batch rows/s ÷ in-process",
             arrow.rows_per_s / limit.rows_per_s,
             "≥ 0.5",
@@ -410,42 +443,71 @@ def targets(rows: list[Row]) -> tuple[str, bool]:
 # --------------------------------------------------------------- concurrency sweep
 @dataclass
 class SweepRow:
-    """Requests/s and p99 (ms) at each concurrency, and the client's CPU share."""
+    """Requests/s and p99 (ms) at each concurrency (median of the repeats, and
+    each repeat's value), the client's CPU share and the mean batch size."""
 
     setup: str
     req_per_s: dict[int, float]
     p99_ms: dict[int, float]
     client_cpu: dict[int, float]
     note: str = ""
+    runs_req_per_s: dict[int, list[float]] = field(default_factory=dict)
+    runs_p99_ms: dict[int, list[float]] = field(default_factory=dict)
+    mean_batch: dict[int, float] = field(default_factory=dict)
 
 
 def sweep_server(
-    url: str, name: str, body: bytes, plan: Plan, note: str = ""
+    url: str,
+    name: str,
+    body: bytes,
+    plan: Plan,
+    note: str = "",
+    repeats: int = 3,
+    stats_url: str | None = None,
 ) -> SweepRow:
-    """Single-row load at each of :data:`CONCURRENCY`; fails on any non-2xx."""
+    """Single-row load at each of :data:`CONCURRENCY`, ``repeats`` times each.
+
+    Fails on any non-2xx. With ``stats_url`` (the batcher's ``/batching``), the
+    mean batch of the timed requests is recorded per concurrency.
+    """
     row = SweepRow(name, {}, {}, {}, note)
     for c in CONCURRENCY:
         run_load(url, body, concurrency=c, n_requests=plan.warmup, time_limit=5)
-        cpu = time.process_time()
-        result = run_load(
-            url, body, concurrency=c, n_requests=plan.sweep, time_limit=plan.time_limit
-        )
-        if result.n_errors:
-            raise SystemExit(f"{name}: HTTP errors {result.statuses}")
-        row.client_cpu[c] = (time.process_time() - cpu) / result.wall_seconds
-        row.req_per_s[c] = result.throughput
-        row.p99_ms[c] = result.percentile_ms(99)
+        before = httpx_get_json(stats_url)["stats"] if stats_url else None
+        rates, p99s, cpus = [], [], []
+        for _ in range(repeats):
+            cpu = time.process_time()
+            result = run_load(
+                url,
+                body,
+                concurrency=c,
+                n_requests=plan.sweep // repeats,
+                time_limit=plan.time_limit / repeats,
+            )
+            if result.n_errors:
+                raise SystemExit(f"{name}: HTTP errors {result.statuses}")
+            cpus.append((time.process_time() - cpu) / result.wall_seconds)
+            rates.append(result.throughput)
+            p99s.append(result.percentile_ms(99))
+        if before is not None:
+            after = httpx_get_json(stats_url)["stats"]
+            batches = after["batches"] - before["batches"]
+            row.mean_batch[c] = (after["rows"] - before["rows"]) / max(batches, 1)
+        row.runs_req_per_s[c], row.runs_p99_ms[c] = rates, p99s
+        row.client_cpu[c] = float(np.median(cpus))
+        row.req_per_s[c] = float(np.median(rates))
+        row.p99_ms[c] = float(np.median(p99s))
     return row
 
 
 def in_process_sweep(
-    onnx_files: dict[str, Path], rows: pd.DataFrame, plan: Plan
+    onnx_files: dict[str, Path], rows: pd.DataFrame, plan: Plan, batch_size: int
 ) -> list[SweepRow]:
-    """The ceiling: ONNX Runtime called in-process, one row and 32 rows a call."""
+    """The ceiling: ONNX Runtime called in-process, one row and a batch a call."""
     out = []
     for name, path in onnx_files.items():
         engine = OnnxEngine(path.read_bytes())
-        for size in (1, 32):
+        for size in (1, batch_size):
             columns = as_model_input(rows.iloc[:size])
             times = call_times(partial(engine.predict_proba, columns), plan.sweep // 4)
             rate = size / float(times.mean())
@@ -464,7 +526,14 @@ def in_process_sweep(
 
 
 def course_sweep(
-    onnx_files: dict[str, Path], body: bytes, pin_prefix, plan, max_wait, logs
+    onnx_files: dict[str, Path],
+    body: bytes,
+    pin_prefix,
+    plan,
+    max_wait,
+    logs,
+    batch_size: int,
+    repeats: int,
 ) -> list[SweepRow]:
     """Chapter 5's service, then the multi-model service without and with batching."""
     rows = []
@@ -480,7 +549,11 @@ def course_sweep(
         log_path=logs / "sweep-ch5.log",
     ) as server:
         url = server.url + "/predict"
-        rows.append(sweep_server(url, f"{first}: chapter 5 service", body, plan))
+        rows.append(
+            sweep_server(
+                url, f"{first}: chapter 5 service", body, plan, repeats=repeats
+            )
+        )
     models = {name: Settings(onnx_path=path) for name, path in onnx_files.items()}
     command = [
         *pin_prefix,
@@ -488,11 +561,19 @@ def course_sweep(
     ]
     setups = [("batching off", batched.BatchSettings(enabled=False))] + [
         (
-            f"micro-batching ({wait:g} ms, 32 rows)",
-            batched.BatchSettings(max_wait_ms=wait, max_batch_size=32),
+            f"micro-batching ({wait:g} ms, {batch_size} rows)",
+            batched.BatchSettings(max_wait_ms=wait, max_batch_size=batch_size),
         )
         for wait in max_wait
     ]
+    setups.append(
+        (
+            f"micro-batching (adaptive {max(max_wait):g} ms, {batch_size} rows)",
+            batched.BatchSettings(
+                max_wait_ms=max(max_wait), max_batch_size=batch_size, adaptive=True
+            ),
+        )
+    )
     for label, settings in setups:
         env = {**batched.models_env(models), **settings.to_env()}
         with serve(
@@ -500,15 +581,18 @@ def course_sweep(
         ) as server:
             for name in models:
                 url = f"{server.url}/models/{name}/predict"
-                before = httpx_get_json(server.url + "/batching")["stats"]
                 row = sweep_server(
-                    url, f"{name}: multi-model service, {label}", body, plan
+                    url,
+                    f"{name}: multi-model service, {label}",
+                    body,
+                    plan,
+                    repeats=repeats,
+                    stats_url=server.url + "/batching" if settings.enabled else None,
                 )
-                if settings.enabled:
-                    after = httpx_get_json(server.url + "/batching")["stats"]
-                    n = after["rows"] - before["rows"]
-                    batches = after["batches"] - before["batches"]
-                    row.note = f"mean batch {n / max(batches, 1):.1f} rows"
+                if row.mean_batch:
+                    shown = " / ".join(f"{row.mean_batch[c]:.1f}" for c in CONCURRENCY)
+                    row.note = f"mean batch (c={'/'.join(map(str, CONCURRENCY))}): "
+                    row.note += shown
                 rows.append(row)
     return rows
 
@@ -521,7 +605,7 @@ def httpx_get_json(url: str) -> dict:
 
 
 def bento_sweep(
-    onnx_files: dict[str, Path], record: dict, pin_prefix, plan, logs
+    onnx_files: dict[str, Path], record: dict, pin_prefix, plan, logs, repeats: int
 ) -> list[SweepRow]:
     """BentoML serving the same ONNX models: per call, and adaptive batching."""
     command = [
@@ -555,8 +639,17 @@ def bento_sweep(
             ]:
                 data = json.dumps(body).encode()
                 url = server.url + route
-                rows.append(sweep_server(url, f"{name}: {label}", data, plan))
+                rows.append(
+                    sweep_server(url, f"{name}: {label}", data, plan, repeats=repeats)
+                )
     return rows
+
+
+def spread(value: float, runs: list[float] | None, digits: int = 2) -> str:
+    """The median, with the repeats' range when there were several."""
+    if not runs or len(runs) < 2:
+        return fmt(value, digits)
+    return f"{fmt(value, digits)} ({fmt(min(runs), digits)}–{fmt(max(runs), digits)})"
 
 
 def sweep_table(rows: list[SweepRow]) -> str:
@@ -567,7 +660,9 @@ def sweep_table(rows: list[SweepRow]) -> str:
     ]
     for r in rows:
         cells = " | ".join(
-            f"{fmt(r.req_per_s[c])} | {fmt(r.p99_ms[c], 3)}" for c in CONCURRENCY
+            f"{spread(r.req_per_s[c], r.runs_req_per_s.get(c))} | "
+            f"{spread(r.p99_ms[c], r.runs_p99_ms.get(c), 3)}"
+            for c in CONCURRENCY
         )
         cpu = r.client_cpu.get(CONCURRENCY[-1])
         shown = "–" if cpu is None else f"{cpu:.0%}"
@@ -586,6 +681,8 @@ def sweep_targets(rows: list[SweepRow], models: list[str]) -> tuple[str, bool]:
         bento = [r for r in mine if "BentoML" in r.setup]
         for on in [r for r in mine if "micro-batching" in r.setup]:
             wait = on.setup.split("(")[1].split(",")[0]
+            if "adaptive" not in wait:
+                wait = f"fixed {wait}"
             checks = [
                 (
                     f"batched ({wait}) ÷ unbatched req/s at c={top}",
@@ -616,20 +713,6 @@ def sweep_targets(rows: list[SweepRow], models: list[str]) -> tuple[str, bool]:
                 mark = "yes" if met else "NO"
                 lines.append(f"| {model} | {name} | {value:.2f} | {goal} | {mark} |")
     return "\n".join(lines), ok
-
-
-def wide_mlp(X: pd.DataFrame, y: pd.Series, hidden: tuple[int, ...], seed: int):
-    """The course's preprocessing, then a wide MLP: a model whose call costs."""
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import Pipeline
-
-    from mlops_course.modeling import make_preprocessor
-
-    # A few epochs: training stops once the loss improves by < 0.01 twice running.
-    mlp = MLPClassifier(
-        hidden, max_iter=50, tol=1e-2, n_iter_no_change=2, random_state=seed
-    )
-    return Pipeline([("prep", make_preprocessor()), ("model", mlp)]).fit(X, y)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -663,8 +746,18 @@ def main(argv: list[str] | None = None) -> int:
         "--mlp",
         type=int,
         nargs="*",
-        default=[1024, 1024, 1024],
+        default=[2048, 2048],
         help="hidden layers of the second, heavier model (none: skip it)",
+    )
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=16,
+        help="micro-batching's max_batch_size (chapter 15 picks it from the "
+        "measured cost per row)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per point of the sweep"
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -698,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
         onnx_file.write_bytes(to_onnx(pipeline, X))
         onnx_files = {"logreg": onnx_file}
         if args.mlp:
-            mlp = wide_mlp(X, y, tuple(args.mlp), args.seed)
+            mlp = wide_mlp(X, y, tuple(args.mlp), seed=args.seed)
             onnx_files["mlp"] = work / "mlp.onnx"
             onnx_files["mlp"].write_bytes(to_onnx(mlp, X))
         for path in [model_file, *onnx_files.values()]:  # the service needs one
@@ -706,17 +799,28 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if not args.only_sweep:
                 rows += course_rows(model_file, payloads, want, pin_prefix, plan, work)
+                rows.append(columnar_row(onnx_file, many, want, pin_prefix, plan, work))
                 if not args.no_mlflow:
                     rows.append(
                         mlflow_row(pipeline, X, one, many, want, pin_prefix, plan, work)
                     )
-            sweep += in_process_sweep(onnx_files, many, plan)
+            size = args.max_batch_size
+            sweep += in_process_sweep(onnx_files, many, plan, size)
             sweep += course_sweep(
-                onnx_files, payloads[0], pin_prefix, plan, args.max_wait_ms, work
+                onnx_files,
+                payloads[0],
+                pin_prefix,
+                plan,
+                args.max_wait_ms,
+                work,
+                size,
+                args.repeats,
             )
             if not args.no_bento:
                 record = to_records(one)[0]
-                sweep += bento_sweep(onnx_files, record, pin_prefix, plan, work)
+                sweep += bento_sweep(
+                    onnx_files, record, pin_prefix, plan, work, args.repeats
+                )
         except Exception:
             for log in sorted(work.glob("*.log")):
                 print(f"--- {log.name} ---\n{log.read_text()[-2000:]}", file=sys.stderr)
@@ -741,9 +845,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n### Concurrency sweep (chapter 15): single-row requests\n")
     print(sweep_table(sweep))
     print(
-        f"\n{plan.sweep} requests per cell after {plan.warmup} untimed ones; client "
-        "CPU is the load client's CPU time ÷ wall time (near 100%: the client set "
-        "the ceiling)."
+        f"\n{plan.sweep} requests per cell in {args.repeats} runs (median, min–max) "
+        f"after {plan.warmup} untimed ones; client CPU is the load client's CPU "
+        "time ÷ wall time (near 100%: the client set the ceiling). Mean batch: rows "
+        "÷ engine calls of the timed requests, per concurrency."
     )
     sweep_summary, sweep_ok = sweep_targets(
         sweep, ["logreg", "mlp"][: 1 + bool(args.mlp)]

@@ -175,3 +175,29 @@ def interval_verdict(low: float, high: float) -> str:
     if high < 0:
         return "worse"
     return "undecided"
+
+
+def wide_mlp(
+    X: pd.DataFrame,
+    y: pd.Series,
+    hidden: Sequence[int] = (2048, 2048),
+    *,
+    seed: int = 0,
+    max_rows: int = 1_000,
+) -> Pipeline:
+    """The course's preprocessing, then a wide MLP: a model whose call costs.
+
+    Chapter 15 and ``benchmarks/serving.py`` share it. It is no better a credit
+    model than the logistic regression; it stands for the expensive models whose
+    call, not the HTTP around it, dominates a request. It trains on the first
+    ``max_rows`` rows in float32, for a few epochs (training stops once the loss
+    improves by less than 0.05 twice running), to keep its cost small.
+    """
+    from sklearn.neural_network import MLPClassifier
+
+    prep = make_preprocessor()
+    Z = np.asarray(prep.fit_transform(X.iloc[:max_rows]), dtype=np.float32)
+    mlp = MLPClassifier(
+        tuple(hidden), max_iter=50, tol=5e-2, n_iter_no_change=2, random_state=seed
+    ).fit(Z, y.iloc[:max_rows])
+    return Pipeline([("prep", prep), ("model", mlp)])

@@ -6,8 +6,12 @@ environment, so :func:`model_config_class` declares the part of that schema the
 course uses (same message, field and enum names and numbers, from
 https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto)
 with protobuf's own descriptor API; ``text_format.Parse`` then refuses a misspelt
-field or enum value exactly as Triton does. :func:`check_config` also compares
-the declared tensors with the ONNX Runtime session of the model.
+field or enum value, as Triton's parser refuses them. It is the course's subset,
+not Triton: a valid field outside the subset is refused here, and Triton checks
+more when it loads a model (backend rules, instances, the model file). For ONNX
+models Triton can also auto-complete a missing or partial configuration from
+the model itself. :func:`check_config` also compares the declared tensors with
+the ONNX Runtime session of the model.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ A :class:`MicroBatcher` gathers single-row requests that arrive close together
 and scores them with ONE engine call: the first request of a batch waits at
 most ``max_wait_ms`` for companions, a batch holds at most ``max_batch_size``
 rows, and each request gets its own answer back through an asyncio future.
+With ``adaptive=True`` the wait applies only under load: a row that finds the
+queue empty is scored at once (no companion is coming), while a row that finds
+others queued behind it waits up to ``max_wait_ms`` for the batch to fill. A
+lone request then pays no wait, and batches grow exactly when traffic does.
 One batcher (one queue, one scoring loop) serves every model of the process: a
 batch is split by model name and each model's rows go to its engine at once.
 The engine runs on the event loop by default (a call of well under a
@@ -45,7 +49,7 @@ from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mlops_course.serving.app import apply_contract, content_type
 from mlops_course.serving.engines import Engine, ModelLoadError
@@ -56,6 +60,7 @@ from mlops_course.serving.schemas import (
     JSON,
     MAX_BATCH_ROWS,
     Application,
+    BatchPrediction,
     Metadata,
     Prediction,
     Status,
@@ -82,6 +87,7 @@ class BatchSettings(EnvSettings):
     enabled: bool = True
     max_batch_size: int = Field(32, ge=1, le=MAX_BATCH_ROWS)
     max_wait_ms: float = Field(1.0, ge=0, le=1_000)
+    adaptive: bool = False
     offload: bool = False
 
 
@@ -119,9 +125,12 @@ _STOP = object()
 class MicroBatcher:
     """Gathers concurrent rows into batches; one engine call per model and batch.
 
-    ``engines`` maps a model name to its engine. Engine calls run on the event
-    loop, or with ``offload=True`` on ``executor`` (one shared worker thread
-    unless given), so the loop keeps reading requests while a batch is scored.
+    ``engines`` maps a model name to its engine. A batch closes when it holds
+    ``max_batch_size`` rows or ``max_wait_ms`` after its first row; with
+    ``adaptive=True`` it closes at once when no other row is queued behind the
+    first (no wait without load). Engine calls run on the event loop, or with
+    ``offload=True`` on ``executor`` (one shared worker thread unless given), so
+    the loop keeps reading requests while a batch is scored.
     Use it inside a running event loop: ``start()``, ``await submit(...)``,
     ``await close()``.
     """
@@ -132,14 +141,18 @@ class MicroBatcher:
         *,
         max_batch_size: int = 32,
         max_wait_ms: float = 1.0,
+        adaptive: bool = False,
         offload: bool = False,
         executor: Executor | None = None,
     ) -> None:
-        if max_batch_size < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch_size must be >= 1 and max_wait_ms >= 0")
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, not {max_batch_size}")
+        if max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, not {max_wait_ms}")
         self.engines = dict(engines)
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1e3
+        self.adaptive = adaptive
         self.stats = BatchStats()
         self.offload = offload or executor is not None
         self._own_executor = executor is None
@@ -168,7 +181,7 @@ class MicroBatcher:
         if self._closed or self._queue is None:
             raise BatcherClosed("the service is shutting down")
         if model not in self.engines:
-            raise KeyError(model)
+            raise KeyError(f"no model named {model!r}")
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Item(model, application, future))
         return await future
@@ -190,6 +203,8 @@ class MicroBatcher:
         """``first`` and the rows that join it within the wait; True on stop."""
         assert self._queue is not None
         queue, batch = self._queue, [first]
+        if self.adaptive and queue.empty():
+            return batch, False  # no load: nobody to wait for
         deadline = asyncio.get_running_loop().time() + self.max_wait
         while len(batch) < self.max_batch_size:
             try:
@@ -268,6 +283,51 @@ def _predict(engine: Engine, rows: Sequence[Application]) -> np.ndarray:
     return proba
 
 
+# ------------------------------------------------------------------ columnar batches
+class _Columns(BaseModel):
+    """Base of :data:`ColumnBatch`: strict values, no unknown column."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def unequal_columns(batch: BaseModel) -> str | None:
+    """Why the columns of ``batch`` cannot be rows (lengths differ), or None.
+
+    Checked in the route, not by a validator: a validator's 422 would echo the
+    whole body back as its ``input``.
+    """
+    lengths = {name: len(values) for name, values in batch}
+    if len(set(lengths.values())) <= 1:
+        return None
+    common = Counter(lengths.values()).most_common(1)[0][0]
+    odd = ", ".join(f"{n}={k}" for n, k in lengths.items() if k != common)
+    return f"every column needs the same length ({common} rows); got {odd}"
+
+
+def _column(name: str) -> Any:
+    """A list of ``Application.<name>`` values, with that field's own constraints."""
+    info = Application.model_fields[name]
+    value = info.annotation
+    if info.metadata:
+        value = Annotated[(value, *info.metadata)]
+    return (
+        list[value],
+        Field(min_length=1, max_length=MAX_BATCH_ROWS, description=info.description),
+    )
+
+
+#: A batch sent column by column: ``{"age": [...], "annual_income": [...], ...}``,
+#: one list per feature, each value checked as :class:`Application` checks it.
+#: The body is 13 lists instead of N objects: no key repeated per row, and
+#: pydantic validates each list in one pass.
+ColumnBatch = create_model(
+    "ColumnBatch",
+    __base__=_Columns,
+    __doc__="A batch of applications, one list per feature, all of equal length.",
+    **{name: _column(name) for name in Application.model_fields},
+)
+
+
 # --------------------------------------------------------------------------- the app
 class ModelInfo(BaseModel):
     """One served model: its route and its metadata, or why it did not load."""
@@ -284,6 +344,7 @@ class BatchingInfo(BaseModel):
     enabled: bool
     max_batch_size: int
     max_wait_ms: float
+    adaptive: bool
     offload: bool
     stats: dict[str, Any]
 
@@ -349,6 +410,7 @@ def create_app(
                 engines,
                 max_batch_size=batch.max_batch_size,
                 max_wait_ms=batch.max_wait_ms,
+                adaptive=batch.adaptive,
                 offload=batch.offload,
             )
             app.state.batcher.start()
@@ -429,6 +491,28 @@ def create_app(
     ) -> Prediction:
         """Score one application with the named model (batched with its peers)."""
         return _prediction(model, await _score_one(request, name, application))
+
+    @app.post(
+        "/models/{name}/predict/columns",
+        response_model=BatchPrediction,
+        responses={**ERRORS, **not_found},
+        dependencies=[content_type(JSON)],
+    )
+    async def predict_columns(batch: ColumnBatch, model: Served) -> BatchPrediction:  # type: ignore[valid-type]
+        """Score a batch sent column by column (one list per feature), in one call."""
+        problem = unequal_columns(batch)
+        if problem is not None:
+            raise HTTPException(
+                422, [{"type": "value_error", "loc": ["body"], "msg": problem}]
+            )
+        proba = np.asarray(model.engine.predict_proba(batch.model_dump()), dtype=float)
+        return BatchPrediction(
+            probability_of_default=proba.tolist(),
+            decision=np.where(proba >= model.threshold, "reject", "approve").tolist(),
+            threshold=model.threshold,
+            model_version=model.version,
+            n_rows=len(proba),
+        )
 
     @app.post(
         "/predict",
