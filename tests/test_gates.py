@@ -7,8 +7,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from mlops_course import gates
-from mlops_course.gates import Check, GateResult
+from mlops_course.gates import Check, GateResult, PromotionRefused, check_promotable
 from mlops_course.gates import evaluate_gate as _evaluate_gate
+from mlops_course.modeling import bootstrap_difference
 
 N_ROWS = 4_000
 
@@ -36,6 +37,17 @@ def _model(risk: np.ndarray, noise: float | np.ndarray, seed: int) -> np.ndarray
     """P(default) of a model that sees the risk through ``noise``."""
     rng = np.random.default_rng(seed)
     return _sigmoid(2 * (risk + rng.normal(size=len(risk)) * noise) - 1.5)
+
+
+def _retrain(proba: np.ndarray, noise: float, seed: int) -> np.ndarray:
+    """A retrain of the model behind ``proba``: its log-odds moved by a little noise.
+
+    As with a real retrain on mostly the same data, the two models' errors are
+    strongly correlated, so their paired difference is measured precisely.
+    """
+    rng = np.random.default_rng(seed)
+    log_odds = np.log(proba / (1 - proba))
+    return _sigmoid(log_odds + rng.normal(size=len(proba)) * noise)
 
 
 @pytest.fixture(scope="module")
@@ -78,22 +90,43 @@ def test_a_worse_challenger_is_refused(holdout, champion):
     assert result.summary().startswith("FAIL improvement: roc_auc")
 
 
-def test_an_identical_challenger_is_refused(holdout, champion):
+def test_an_identical_challenger_is_not_inferior_but_not_better(holdout, champion):
     y, _, _ = holdout
-    result = evaluate_gate(y, champion.copy(), champion)
-    assert not result.passed
+    same = champion.copy()
+    result = evaluate_gate(y, same, champion)  # the default: non-inferiority
+    assert result.passed, result.summary()
     check = result.checks[0]
     assert check.estimate == check.low == check.high == 0
+    assert check.threshold == -gates.NON_INFERIORITY_MARGIN
+    # demanding a proven gain (superiority) refuses it
+    assert evaluate_gate(y, same, champion, min_improvement=0.0).failed == [
+        "improvement"
+    ]
 
 
-def test_a_better_point_estimate_inside_the_noise_is_refused(holdout, champion):
-    y, risk, _ = holdout
-    slightly = _model(risk, 1.0, seed=6)  # as good, another draw of the noise
-    result = evaluate_gate(y, slightly, champion)
-    check = result.checks[0]
+def test_a_better_point_estimate_inside_the_noise_is_no_proven_gain(holdout, champion):
+    y, _, _ = holdout
+    slightly = _retrain(champion, 0.3, seed=48)  # as good, another draw of noise
+    superiority = evaluate_gate(y, slightly, champion, min_improvement=0.0)
+    check = superiority.checks[0]
     assert check.estimate > 0  # better on this holdout...
     assert check.low < 0 < check.high  # ...but the data cannot tell them apart
-    assert not result.passed
+    assert not superiority.passed
+    # non-inferiority: not shown worse by more than the margin, so it passes
+    assert check.low > -gates.NON_INFERIORITY_MARGIN
+    assert evaluate_gate(y, slightly, champion).passed
+
+
+def test_a_slightly_worse_challenger_is_refused_without_proof_of_non_inferiority(
+    holdout, champion
+):
+    y, risk, _ = holdout
+    slightly_worse = _model(risk, 1.15, seed=7)
+    result = evaluate_gate(y, slightly_worse, champion)
+    check = result.checks[0]
+    assert check.estimate < 0
+    assert check.low < -gates.NON_INFERIORITY_MARGIN  # could be worse than allowed
+    assert result.failed == ["improvement"]
 
 
 def test_min_improvement_raises_the_bar(holdout, champion):
@@ -114,12 +147,57 @@ def test_better_overall_but_worse_on_a_slice_is_refused(holdout, champion):
     assert result.failed == ["slice a"]
     assert not result.passed
     slice_a = result.checks[1]
-    assert slice_a.value < slice_a.threshold == -0.01
+    # evidence of harm: even the upper end of the interval is below the allowance
+    assert slice_a.value == slice_a.high < slice_a.threshold == -0.01
+    assert slice_a.estimate < slice_a.high
     # a generous enough allowance lets it through: the threshold is what decides
-    allowance = -slice_a.value + 0.001
+    allowance = -slice_a.high + 0.001
     assert evaluate_gate(
         y, mixed, champion, guard_slices={"a": in_a}, max_slice_drop=allowance
     ).passed
+
+
+def test_a_slice_that_dips_by_noise_is_not_refused(holdout, champion):
+    y, _, _ = holdout
+    small = np.arange(N_ROWS) < 300  # a small slice: a wide interval
+    as_good = _retrain(champion, 0.5, seed=55)  # a retrain, about as good
+    result = evaluate_gate(y, as_good, champion, guard_slices={"small": small})
+    check = result.checks[1]
+    # the point estimate dips below the allowance (the old rule refused this)...
+    assert check.estimate < -0.01
+    # ...but the interval reaches above it: no evidence of harm, so it passes
+    assert check.low < -0.01 < check.high
+    assert result.checks[0].passed  # and overall it is not inferior
+    assert check.passed and result.passed, result.summary()
+
+
+def test_slice_intervals_are_bonferroni_adjusted(holdout, champion):
+    y, risk, in_a = holdout
+    better = _model(risk, 0.4, seed=2)
+    slices = {"a": in_a, "b": ~in_a, "c": np.arange(N_ROWS) % 2 == 0}
+    adjusted = evaluate_gate(y, better, champion, guard_slices=slices)
+    plain = evaluate_gate(
+        y, better, champion, guard_slices=slices, slice_adjustment="none"
+    )
+    level = 1 - 0.05 / 3
+    for name, mask in slices.items():
+        expected = bootstrap_difference(
+            y[mask],
+            champion[mask],
+            better[mask],
+            metric=gates._auc,
+            n_resamples=400,
+            confidence=level,
+            seed=0,
+        )
+        check = next(c for c in adjusted.checks if c.name == f"slice {name}")
+        assert (check.estimate, check.low, check.high) == pytest.approx(expected)
+        assert "98.33% CI" in check.detail
+        unadjusted = next(c for c in plain.checks if c.name == f"slice {name}")
+        assert "95% CI" in unadjusted.detail
+        assert check.low <= unadjusted.low <= unadjusted.high <= check.high
+    # the overall interval is not adjusted
+    assert adjusted.checks[0] == plain.checks[0]
 
 
 def test_a_slower_challenger_is_refused(holdout, champion):
@@ -164,7 +242,17 @@ def test_tags_are_strings_with_safe_keys(holdout, champion):
     assert tags["gate.passed"] == "true"
     assert tags["gate.failed_checks"] == "none"
     assert tags["gate.slice_region_north__new_"] == "pass"
-    assert tags["gate.latency.value"] == "1"
+    assert tags["gate.latency.estimate"] == "1"
+    assert tags["gate.latency.rule"] == "ratio <= 1.5"
+    improvement = result.checks[0]
+    # both the estimate and the bound the verdict rests on, each under its name
+    assert tags["gate.improvement.estimate"] == f"{improvement.estimate:.4g}"
+    assert tags["gate.improvement.lower"] == f"{improvement.low:.4g}"
+    assert tags["gate.improvement.upper"] == f"{improvement.high:.4g}"
+    assert tags["gate.improvement.rule"] == "lower > -0.01"
+    assert tags["gate.slice_region_north__new_.rule"] == "upper >= -0.01"
+    assert not any(key.endswith(".value") for key in tags)
+    assert "gate.champion_version" not in tags  # not given: not recorded
     assert all(isinstance(v, str) for v in tags.values())
     assert all(gates._TAG_UNSAFE.search(k) is None for k in tags)
     assert len(result.summary().splitlines()) == len(result.checks)
@@ -236,6 +324,8 @@ def test_a_single_class_slice_is_refused(holdout, champion):
         ({"metric": "accuracy"}, "unknown metric"),
         ({"confidence": 1.0}, "confidence"),
         ({"max_slice_drop": -0.1}, "max_slice_drop"),
+        ({"min_improvement": float("nan")}, "finite"),
+        ({"slice_adjustment": "holm"}, "slice_adjustment"),
         ({"latency_ms": (0.0, 1.0)}, "latency_ms"),
         ({"latency_ms": (1.0,)}, "latency_ms"),
         ({"n_resamples": 10}, "n_resamples"),
@@ -252,3 +342,79 @@ def test_fast_auc_matches_scikit_learn_with_ties():
     y = (rng.random(500) < 0.3).astype(int)
     p = np.round(rng.random(500), 1)  # many ties
     assert gates._auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+
+
+HOLDOUT_HASH = "a" * 64
+
+
+@pytest.fixture(scope="module")
+def passed_tags(holdout, champion):
+    """The tags of a passed verdict judged against champion 1 on HOLDOUT_HASH."""
+    y, risk, _ = holdout
+    result = evaluate_gate(
+        y,
+        _model(risk, 0.4, seed=2),
+        champion,
+        champion_version=1,
+        holdout_hash=HOLDOUT_HASH,
+    )
+    assert result.passed and result.champion_version == "1"
+    tags = result.to_tags()
+    assert tags["gate.champion_version"] == "1"
+    assert tags["gate.holdout_hash"] == HOLDOUT_HASH
+    return tags
+
+
+def test_a_passed_verdict_for_the_current_champion_and_holdout_is_promotable(
+    passed_tags,
+):
+    check_promotable("3", passed_tags, champion_version="1", holdout_hash=HOLDOUT_HASH)
+
+
+@pytest.mark.parametrize(
+    ("change", "options", "message"),
+    [
+        (
+            {"gate.passed": "false", "gate.failed_checks": "improvement"},
+            {},
+            r"has not passed the evaluation gate \(gate.passed=false, failed: "
+            r"improvement\)",
+        ),
+        (
+            {"gate.passed": None, "gate.failed_checks": None},
+            {},
+            "gate.passed=missing, failed: not evaluated",
+        ),
+        (
+            {"rolled_back": "INC-0142: feed broken"},
+            {},
+            r"version 3 was rolled back \(INC-0142: feed broken\)",
+        ),
+        (
+            {},
+            {"champion_version": "2"},
+            "made against champion 1, but the champion is now version 2",
+        ),
+        (
+            {"gate.champion_version": None},
+            {},
+            r"made against champion \(not recorded\)",
+        ),
+        ({}, {"holdout_hash": "b" * 64}, "made on another holdout"),
+        ({"gate.holdout_hash": None}, {}, "made on another holdout"),
+        ({}, {"champion_version": "3"}, "already the champion"),
+    ],
+)
+def test_promotion_is_refused_with_the_reason(passed_tags, change, options, message):
+    tags = {**passed_tags, **change}
+    tags = {key: value for key, value in tags.items() if value is not None}
+    where = {"champion_version": "1", "holdout_hash": HOLDOUT_HASH, **options}
+    with pytest.raises(PromotionRefused, match=message):
+        check_promotable("3", tags, **where)
+
+
+def test_a_rollback_outranks_a_passed_gate(passed_tags):
+    tags = {**passed_tags, gates.ROLLED_BACK_TAG: "INC-0142"}
+    assert tags["gate.passed"] == "true"
+    with pytest.raises(PromotionRefused, match="rolled back"):
+        check_promotable("3", tags, champion_version="1", holdout_hash=HOLDOUT_HASH)
