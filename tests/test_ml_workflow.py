@@ -187,6 +187,20 @@ async def test_gate_and_register_jobs_run_against_a_real_registry(tmp_path):
     fetched = job("ci/champion.py", "--download", "champion/model.joblib")
     assert "version 1" in fetched.stdout, fetched.stderr
     assert (project / "champion" / "model.joblib").is_file()
+    assert (project / "champion" / "version.txt").read_text() == "1\n"
+    # A verdict is bound to the champion and holdout it judged: a gate run on
+    # other rows than the ones the register job sees is refused.
+    train(split.train.iloc[::-1].reset_index(drop=True))  # same rows: not worse
+    assert job("ci/gate.py").returncode == 0
+    assert (
+        json.loads((project / "gate.json").read_text())["gate.champion_version"] == "1"
+    )
+    holdout.iloc[:-1].to_parquet(prepared / "test.parquet")
+    stale = job("ci/champion.py", "--register", "models/model.joblib")
+    assert stale.returncode == 1, stale.stderr
+    assert "version 2 registered but not promoted" in stale.stdout
+    assert "another holdout" in stale.stdout
+    holdout.to_parquet(prepared / "test.parquet")
     # The mistake: a model trained on the broken feed, scored on clean rows.
     train(data.drift_scenario("broken_feed", 3_000, seed=2).frame)
     gate = job("ci/gate.py")
@@ -194,7 +208,7 @@ async def test_gate_and_register_jobs_run_against_a_real_registry(tmp_path):
     assert "FAIL improvement" in gate.stdout
     refused = job("ci/champion.py", "--register", "models/model.joblib")
     assert refused.returncode == 1
-    assert "version 2 registered but refused by the gate" in refused.stdout
+    assert "version 3 registered but refused by the gate" in refused.stdout
 
 
 def test_register_job_hands_the_threshold_over(workflow):

@@ -661,7 +661,8 @@ def compare_policies(
     All policies of one seed and scenario serve the same weeks (a paired design),
     and share the models they happen to fit in the same week. Each row has the
     mean expected cost per application and mean ROC AUC from ``onset_week`` on,
-    the number of retrains and the triggers that fired.
+    the number of retrains, the week of the first (NaN if none), the weeks of
+    all of them and the triggers that fired.
     """
     rows = []
     history = label_delay_weeks + train_weeks
@@ -706,6 +707,12 @@ def compare_policies(
                         "cost": float(after["served_cost"].mean()),
                         "auc": float(after["served_auc"].mean()),
                         "retrains": int(timeline["retrained"].sum()),
+                        "first_retrain": timeline.loc[
+                            timeline["retrained"], "week"
+                        ].min(),
+                        "retrain_weeks": tuple(
+                            int(w) for w in timeline.loc[timeline["retrained"], "week"]
+                        ),
                         "triggers": ",".join(t for t in TRIGGERS if t in fired),
                     }
                 )

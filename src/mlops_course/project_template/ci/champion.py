@@ -6,11 +6,12 @@
 
 The registry is MLflow's (MLFLOW_TRACKING_URI); the model's name is
 credit-default and the serving alias is `champion` (chapter 8). `--download`
-writes nothing when no version holds the alias yet. `--register` logs the
+writes nothing when no version holds the alias yet, and otherwise writes the
+champion's version beside it for the gate to record. `--register` logs the
 model the way chapter 8's service loads it (a `predict_proba` pyfunc whose
 metadata holds the decision threshold from the evaluate job's metrics.json),
 tags the new version with the gate's verdict and moves the alias only if the
-gate passed.
+gate passed against the current champion and holdout (`check_promotable`).
 """
 
 import argparse
@@ -26,6 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from mlops_course.data import FEATURES
+from mlops_course.gates import PromotionRefused, check_promotable
 from mlops_course.serialization import as_model_input
 from mlops_course.tracking import (
     SKOPS_TRUSTED_TYPES,
@@ -47,6 +49,8 @@ def download(target: Path) -> int:
     model = mlflow.sklearn.load_model(f"models:/{NAME}@{ALIAS}")
     target.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, target)
+    # The gate records which champion it judged against (ci/gate.py).
+    (target.parent / "version.txt").write_text(f"{version.version}\n")
     print(f"{NAME}@{ALIAS} is version {version.version}")
     return 0
 
@@ -84,6 +88,20 @@ def register(model_path: Path, gate_path: Path, metrics_path: Path) -> int:
         client.set_model_version_tag(NAME, version, key, value)
     if tags.get("gate.passed") != "true":
         print(f"version {version} registered but refused by the gate")
+        return 1
+    # The verdict must be about today's champion and holdout (chapter 8):
+    # another run may have moved the alias since this run's gate job.
+    try:
+        current = client.get_model_version_by_alias(NAME, ALIAS).version
+    except MlflowException:
+        current = "none"
+    holdout = data_fingerprint(pd.read_parquet(PREPARED / "test.parquet"))
+    try:
+        check_promotable(
+            version, tags, champion_version=str(current), holdout_hash=holdout
+        )
+    except PromotionRefused as refused:
+        print(f"version {version} registered but not promoted: {refused}")
         return 1
     client.set_registered_model_alias(NAME, ALIAS, version)
     print(f"version {version} is now {NAME}@{ALIAS}")
