@@ -39,7 +39,8 @@ def test_reference_data_passes_and_comes_back_unchanged(reference):
 @pytest.mark.parametrize("name", ["none", "covariate_shift", "concept_drift"])
 def test_valid_drift_scenarios_pass(name):
     frame = data.drift_scenario(name, 3_000).frame
-    assert validation.validate_batch(frame) is not None
+    # Valid drifted data passes unchanged: the contract neither refuses nor coerces.
+    pd.testing.assert_frame_equal(validation.validate_batch(frame), frame)
 
 
 def test_broken_feed_names_income_range_and_employment_nulls():
@@ -80,7 +81,8 @@ def test_wrong_dtype_and_missing_column_are_schema_level_failures(reference):
 def test_target_is_optional_for_serving_batches(reference):
     features = reference.drop(columns=[data.TARGET])
     assert _failures(features)["column"].tolist() == [data.TARGET]
-    validation.validate_batch(features, require_target=False)
+    served = validation.validate_batch(features, require_target=False)
+    pd.testing.assert_frame_equal(served, features)
     bad_label = reference.assign(**{data.TARGET: reference[data.TARGET] * 2})
     assert _failures(bad_label)["column"].tolist() == [data.TARGET]
 
