@@ -73,3 +73,19 @@ def test_a_missing_model_file_fails_at_start(bento_service, tmp_path, monkeypatc
 def test_the_answer_model_refuses_an_impossible_probability(bento_service):
     with pytest.raises(ValidationError, match="less than or equal to 1"):
         bento_service.Answer(probability_of_default=1.5, decision="reject")
+
+
+def test_the_threshold_travels_with_the_model_or_the_service_refuses(
+    bento_service, model, monkeypatch, tmp_path
+):
+    path, _, threshold = model
+    copy = tmp_path / "model.onnx"
+    copy.write_bytes(path.read_bytes())
+    monkeypatch.setenv("BENTOML_DO_NOT_TRACK", "true")
+    monkeypatch.setenv("MLOPS_ONNX_PATH", str(copy))
+    monkeypatch.delenv("MLOPS_THRESHOLD", raising=False)
+    with pytest.raises(serving.ModelLoadError, match="carries no decision threshold"):
+        bento_service.CreditDefault.inner()
+    serving.save_model_metadata(copy, {"decision_threshold": 0.17})
+    monkeypatch.setenv("MLOPS_THRESHOLD", str(threshold))  # the file's own wins
+    assert bento_service.CreditDefault.inner().threshold == 0.17

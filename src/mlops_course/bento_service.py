@@ -14,6 +14,9 @@ most ``max_latency_ms``. Start it (offline, telemetry off)::
 
 The model is the ONNX file in ``MLOPS_ONNX_PATH``, scored by the same ONNX
 Runtime engine as the course service, so a comparison measures the servers.
+Its decision threshold travels with it, as in the course service: the JSON
+beside the file (``serving.save_model_metadata``), else ``MLOPS_THRESHOLD``;
+with neither the service refuses to start.
 """
 
 import os
@@ -23,6 +26,7 @@ import bentoml
 from pydantic import BaseModel, Field
 
 from mlops_course.serving.engines import OnnxEngine
+from mlops_course.serving.loading import file_threshold
 from mlops_course.serving.schemas import Application, columns_of
 
 
@@ -42,8 +46,12 @@ class CreditDefault:
     """P(default) for loan applications, from an ONNX model."""
 
     def __init__(self) -> None:
-        self.engine = OnnxEngine(Path(os.environ["MLOPS_ONNX_PATH"]).read_bytes())
-        self.threshold = float(os.environ.get("MLOPS_THRESHOLD", "0.5"))
+        path = Path(os.environ["MLOPS_ONNX_PATH"])
+        self.engine = OnnxEngine(path.read_bytes())
+        setting = os.environ.get("MLOPS_THRESHOLD")
+        self.threshold, _ = file_threshold(
+            path, None if setting is None else float(setting)
+        )
 
     def _answer(self, p: float) -> Answer:
         decision = "reject" if p >= self.threshold else "approve"

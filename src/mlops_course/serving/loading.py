@@ -94,8 +94,15 @@ def _valid_threshold(value: object) -> bool:
     )
 
 
-def _file_threshold(path: Path, settings: Settings) -> tuple[float, str]:
-    """The file model's own threshold (its metadata file), else the setting's."""
+def file_threshold(path: str | Path, setting: float | None) -> tuple[float, str]:
+    """A model file's own threshold (its metadata file), else ``setting``.
+
+    Returns the threshold and where it came from; with neither, or with a
+    metadata file that holds no valid threshold, raises :class:`ModelLoadError`
+    saying what to write or set (never a silent 0.5). The course service and
+    chapter 15's BentoML service both read a file model's threshold this way.
+    """
+    path = Path(path)
     beside = metadata_path(path)
     if beside.is_file():
         try:
@@ -109,16 +116,16 @@ def _file_threshold(path: Path, settings: Settings) -> tuple[float, str]:
             raise ModelLoadError(
                 f"{beside.name} has no decision_threshold between 0 and 1"
             )
-        if settings.threshold is not None and settings.threshold != threshold:
+        if setting is not None and setting != threshold:
             logger.warning(
                 "MLOPS_THRESHOLD=%s ignored: %s sets %s",
-                settings.threshold,
+                setting,
                 beside.name,
                 threshold,
             )
         return float(threshold), f"model metadata ({beside.name})"
-    if settings.threshold is not None:
-        return settings.threshold, "MLOPS_THRESHOLD setting"
+    if setting is not None:
+        return setting, "MLOPS_THRESHOLD setting"
     raise ModelLoadError(
         f"{path.name} carries no decision threshold: write it beside the model "
         f'({beside.name} with {{"decision_threshold": t}}, t chosen on validation) '
@@ -193,7 +200,7 @@ def load_model(settings: Settings) -> LoadedModel:
         assert path is not None
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {path.name}")
-        threshold, threshold_source = _file_threshold(path, settings)
+        threshold, threshold_source = file_threshold(path, settings.threshold)
         if settings.onnx_path is not None:
             engine: Engine = OnnxEngine(path.read_bytes())
         else:
