@@ -109,8 +109,10 @@ def test_quiz_has_a_section_per_phase_with_dropdowns():
     assert all(s.count("```{dropdown}") >= 3 for s in sections[1:])
 
 
-def _mini_book(tmp_path: Path, cited: str) -> subprocess.CompletedProcess:
-    """A Sphinx project: one notebook with a tagged cell, one page citing it."""
+def _mini_book(
+    tmp_path: Path, cited: str, copies: int = 1
+) -> subprocess.CompletedProcess:
+    """A Sphinx project: a notebook with `copies` tagged cells, a page citing one."""
     src = tmp_path / "src"
     src.mkdir(parents=True)
     (src / "conf.py").write_text(
@@ -131,7 +133,7 @@ def _mini_book(tmp_path: Path, cited: str) -> subprocess.CompletedProcess:
     notebook = {
         "cells": [
             {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": ["# NB"]},
-            cell,
+            *[{**cell, "id": f"c{n}"} for n in range(copies)],
         ],
         "metadata": {
             "kernelspec": {"name": "python3", "display_name": "Python 3"},
@@ -163,4 +165,8 @@ def test_a_tag_becomes_a_link_target_and_an_unknown_tag_fails_the_build(tmp_path
 
     broken = _mini_book(tmp_path / "bad", "evidence-01-question")
     assert broken.returncode != 0
-    assert "evidence-01-question" in broken.stderr
+    assert "undefined label: 'evidence-01-question'" in broken.stderr
+
+    twice = _mini_book(tmp_path / "twice", "evidence-01-answer", copies=2)
+    assert twice.returncode != 0
+    assert "cell tag 'evidence-01-answer' is already a label" in twice.stderr
