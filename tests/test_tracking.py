@@ -326,3 +326,27 @@ def test_import_skops_leaves_torch_out_and_trusts_the_same_types():
     ).stdout.strip()
     assert lean[0] == f"{full} False"
     assert lean[1] == "torch imports afterwards"
+
+
+def test_mlflow_http_plugins_load_without_torch_and_torch_still_imports():
+    """Feast's MLflow header provider registers; torch stays out until asked for."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('error')\n"  # a plugin that failed to load would warn
+        "from mlops_course.tracking import import_mlflow_http_plugins\n"
+        "import_mlflow_http_plugins()\n"
+        "from mlflow.tracking.request_header.registry import (\n"
+        "    _request_header_provider_registry as providers)\n"
+        "names = [type(p).__name__ for p in providers]\n"
+        "print('FeastMLflowHeaderProvider' in names, 'torch' in sys.modules)\n"
+        "import torch\n"
+        "print('torch imports afterwards')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "True False"
+    assert out[1] == "torch imports afterwards"

@@ -139,9 +139,10 @@ def _load_registry(settings: Settings) -> LoadedModel:
     import mlflow.sklearn
     from mlflow import MlflowClient
 
-    from mlops_course.tracking import import_skops
+    from mlops_course.tracking import import_mlflow_http_plugins, import_skops
 
     import_skops()  # skops.io without torch and dask: ~190 MB less per service
+    import_mlflow_http_plugins()  # and MLflow's HTTP plugins without torch
     if settings.tracking_uri:
         mlflow.set_tracking_uri(settings.tracking_uri)
     uri = settings.model_uri or ""
