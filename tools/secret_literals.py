@@ -30,5 +30,5 @@ BARE = r"""=([A-Za-z0-9_+/=-]{8,})(?=\s|\\|"|'|$)"""
 class CredentialLiteralDetector(RegexBasedDetector):
     """A PASSWORD, TOKEN or SECRET variable assigned a literal value."""
 
-    secret_type = "Credential variable set to a literal"
+    secret_type = "Credential variable set to a literal"  # pragma: allowlist secret
     denylist = [re.compile(f"{NAME}(?:{QUOTED}|{BARE})")]
