@@ -109,6 +109,22 @@ def test_weekly_workflow_tests_the_newest_releases_and_reports():
     assert upstream["jobs"]["report"]["permissions"] == {"issues": "write"}
 
 
+def test_weekly_workflow_audits_the_lock_for_vulnerabilities_and_reports():
+    """pip-audit needs the network, so it runs in the weekly workflow, not the suite."""
+    upstream = load("upstream.yml")
+    audit = "\n".join(
+        step.get("run", "") for step in upstream["jobs"]["audit"]["steps"]
+    )
+    audit = audit.replace("\\\n", " ")  # shell line continuations
+    command = re.search(r"pip-audit --requirement requirements\.lock[^\n]*", audit)
+    assert command, audit
+    for flag in ["--require-hashes", "--strict"]:  # the lock as installed, all of it
+        assert flag in command.group(0)
+    assert re.search(r'pip install -q "pip-audit==[\d.]+"', audit)  # pinned
+    assert "audit" in upstream["jobs"]["report"]["needs"]  # a finding is reported
+    assert "actions/upload-artifact" in uses({"jobs": {"a": upstream["jobs"]["audit"]}})
+
+
 def tracked_text_files() -> list[Path]:
     names = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True

@@ -3,6 +3,28 @@
 A model brings its decision threshold: a registry version in its metadata
 (chapter 7), a file in the JSON written beside it (chapter 5). A model without
 one does not load unless ``MLOPS_THRESHOLD`` is set for it.
+
+Loading a model runs code. ``joblib.load`` is ``pickle``: the file names the
+functions to call while it is read, so a crafted file runs what its author
+wants in the service's process. The course loads pickles here (a joblib file,
+``MLOPS_MODEL_PATH``), in chapters 2, 4, 5, 7, 10 and 12 (``joblib.load`` of
+the files they train), in the pipeline and the project template (``joblib``),
+and through MLflow: ``mlflow.sklearn.load_model`` and ``mlflow.pyfunc.load_model``
+(a registry model, ``MLOPS_MODEL_URI``; chapters 3, 4, 7, 8 and 10). MLflow's
+scikit-learn flavour stores skops by default here, but the list of types skops
+may build is read from the model's own ``MLmodel`` file, so a crafted model
+can allow anything (MLflow's own loader says so); a pickle or cloudpickle
+flavour runs code outright. Each is safe only from a trusted store: a folder
+or a registry that only the training pipeline writes to. Chapter 4's skops
+lesson is the counterpart for files one did not produce.
+
+So the service loads only from where it was told to: a registry URI
+(``models:/...`` or ``runs:/...``, resolved by the configured tracking
+server) and, when ``model_root`` (``MLOPS_MODEL_ROOT``) is set, only files
+inside that folder (after resolving symbolic links). Anything else is refused
+with :class:`ModelLoadError` before a byte is read. Production sets the root
+(for example the image's model folder); the chapters' services, which load
+files the learner just trained in the workspace, may leave it unset.
 """
 
 from __future__ import annotations
@@ -185,6 +207,36 @@ def _load_registry(settings: Settings) -> LoadedModel:
     )
 
 
+#: Model URIs the configured tracking server resolves: its registry and its runs.
+REGISTRY_SCHEMES = ("models:/", "runs:/")
+
+
+def check_source(settings: Settings) -> None:
+    """Refuse a model source outside the configured registry or model folder.
+
+    A model URI must name the registry or a run (:data:`REGISTRY_SCHEMES`); a
+    file must lie inside ``settings.model_root`` when one is set. Raises
+    :class:`ModelLoadError` saying which setting to change; loads nothing.
+    """
+    uri = settings.model_uri
+    if uri is not None and not uri.startswith(REGISTRY_SCHEMES):
+        raise ModelLoadError(
+            "MLOPS_MODEL_URI must name the configured registry (models:/<name>@"
+            "<alias> or models:/<name>/<version>) or a run (runs:/<run_id>/<path>): "
+            "loading a model runs code, so the service loads only from its own "
+            "store; serve a file with MLOPS_MODEL_PATH inside MLOPS_MODEL_ROOT"
+        )
+    root, path = settings.model_root, settings.onnx_path or settings.model_path
+    if uri is None and root is not None and path is not None:
+        inside = path.resolve().is_relative_to(root.resolve())  # after links, ".."
+        if not inside:
+            raise ModelLoadError(
+                f"model file {path.name} is outside the model folder "
+                "MLOPS_MODEL_ROOT: loading a model runs code, so the service "
+                "loads only files from that folder"
+            )
+
+
 def load_model(settings: Settings) -> LoadedModel:
     """Load the model the settings describe, or raise ModelLoadError saying why."""
     if not (settings.model_path or settings.model_uri or settings.onnx_path):
@@ -192,6 +244,7 @@ def load_model(settings: Settings) -> LoadedModel:
             "no model configured: set MLOPS_MODEL_PATH, MLOPS_MODEL_URI or "
             "MLOPS_ONNX_PATH"
         )
+    check_source(settings)
     try:
         if settings.model_uri is not None:
             if "MLOPS_THRESHOLD" in settings.to_env():
@@ -207,7 +260,7 @@ def load_model(settings: Settings) -> LoadedModel:
         else:
             import joblib
 
-            # joblib runs code while loading: only load files you produced (chapter 4).
+            # joblib runs code while loading: check_source vetted the file above.
             engine = make_engine(joblib.load(path), settings.engine)
     except ModelLoadError:
         raise

@@ -71,6 +71,9 @@ class Settings(EnvSettings):
     model_uri: str | None = None
     tracking_uri: str | None = None
     onnx_path: Path | None = None
+    #: The folder model files must come from (``MLOPS_MODEL_ROOT``): loading a
+    #: file runs code, so files outside it are refused (``serving.loading``).
+    model_root: Path | None = None
     engine: Literal["onnx", "auto", "sklearn"] = "onnx"
     model_name: str = "credit-default"
     model_version: str | None = None
