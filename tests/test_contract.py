@@ -101,8 +101,6 @@ def chapter_5(path: Path) -> Contract:
 
 
 def chapter_8_admin(path: Path) -> Contract:
-    if "admin_token" not in serving.Settings.model_fields:
-        pytest.skip("the admin route's token (issue 21) is not in Settings yet")
     settings = serving.Settings(
         model_path=path, threshold=0.3, allow_reload=True, admin_token=TOKEN
     )
