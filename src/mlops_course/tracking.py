@@ -59,7 +59,10 @@ def quiet_mlflow() -> None:
 
     os.environ.update(QUIET_ENV)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    import_mlflow_http_plugins()  # a lighter kernel: see its docstring
+    # A lighter kernel: skops.io and MLflow's HTTP plugins without torch (and
+    # dask), which they would otherwise import for nothing (see the docstrings).
+    import_skops()
+    import_mlflow_http_plugins()
 
 
 def mlflow_server_args(folder: Path) -> list[str]:
