@@ -54,9 +54,12 @@ test: venv
 test-fast: venv
 	tools/offline $(BIN)/python -m pytest -n 2 -m "not notebook and not book and not slow" tests $(PYTEST_ARGS)
 
-## JupyterLab on the course, with the course's environment.
+## JupyterLab on the course, with the course's environment and Lab settings
+## (binder/jupyter-config, which Binder installs too: no "Jupyter news" prompt).
+LAB_CONFIG := $(abspath binder/jupyter-config)
 lab: venv
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
+	JUPYTER_CONFIG_PATH="$(LAB_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
 		--LabApp.default_url=/lab/tree/notebooks
 
 ## Re-execute notebooks in place and store their outputs (NB=notebooks/01_x.ipynb for one).

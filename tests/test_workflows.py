@@ -45,10 +45,11 @@ def uses(workflow: dict) -> list[str]:
     return [step["uses"].split("@")[0] for step in steps(workflow) if "uses" in step]
 
 
-def test_the_three_workflows_exist():
+def test_the_four_workflows_exist():
     assert sorted(p.name for p in WORKFLOWS.glob("*.yml")) == [
         "ci.yml",
         "pages.yml",
+        "release.yml",
         "upstream.yml",
     ]
 
@@ -125,6 +126,33 @@ def test_weekly_workflow_audits_the_lock_for_vulnerabilities_and_reports():
     assert "actions/upload-artifact" in uses({"jobs": {"a": upstream["jobs"]["audit"]}})
 
 
+def test_release_workflow_checks_builds_and_attaches_the_book_on_a_tag():
+    release = load("release.yml")
+    assert release["on"] == {"push": {"tags": ["v*"]}}
+    assert release["permissions"] == {"contents": "write"}
+    (job,) = release["jobs"].values()
+    names = [step.get("run", step.get("uses", "")) for step in job["steps"]]
+    order = [
+        next(i for i, text in enumerate(names) if needle in text)
+        for needle in (
+            "release.py check",
+            "release.py pin-binder",
+            "make book",
+            "tar -czf",
+            "gh release create",
+        )
+    ]
+    assert order == sorted(order), names
+    script = runs(release)
+    assert re.search(r"^make book\b", script, re.M)
+    assert "-C _build html" in script
+    create = next(s for s in job["steps"] if "gh release create" in s.get("run", ""))
+    assert "--verify-tag" in create["run"]
+    assert "mlops-course-book-$GITHUB_REF_NAME.tar.gz" in create["run"]
+    assert "--notes-file release-notes.md" in create["run"]
+    assert create["env"] == {"GH_TOKEN": "${{ github.token }}"}
+
+
 def tracked_text_files() -> list[Path]:
     names = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -153,7 +181,7 @@ def test_repository_url_is_set_in_one_place():
     assert not found, f"hard-coded repository URL (use _config.yml): {found}"
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "pages.yml", "upstream.yml"])
+@pytest.mark.parametrize("name", ["ci.yml", "pages.yml", "release.yml", "upstream.yml"])
 def test_workflows_do_not_hard_code_the_repository(name):
     text = (WORKFLOWS / name).read_text()
     assert "github.com/" not in text.replace("${{ github.server_url }}", "")
