@@ -47,7 +47,7 @@ def trained(tmp_path_factory):
 @pytest.mark.anyio
 async def test_a_file_inside_the_model_root_loads_and_scores(trained):
     pipeline, path, row = trained
-    settings = serving.Settings(model_path=path, model_root=path.parent)
+    settings = serving.Settings(model_path=path, model_root=path.parent, threshold=0.2)
     assert load_model(settings).source == "file:model.joblib"
     async with client_for(settings) as client:
         assert (await client.get("/ready")).status_code == 200

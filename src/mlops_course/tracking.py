@@ -59,10 +59,11 @@ def quiet_mlflow() -> None:
 
     os.environ.update(QUIET_ENV)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    # A lighter kernel: skops.io and MLflow's HTTP plugins without torch (and
-    # dask), which they would otherwise import for nothing (see the docstrings).
+    # A lighter kernel: skops.io without torch and dask, which it would
+    # otherwise import for nothing (see import_skops). MLflow's HTTP plugins are
+    # left to load when first needed: importing them imports Feast, which turns
+    # DeprecationWarnings on ("once") for the whole process.
     import_skops()
-    import_mlflow_http_plugins()
 
 
 def mlflow_server_args(folder: Path) -> list[str]:
