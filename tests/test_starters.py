@@ -22,6 +22,7 @@ from tests.nbchecks import ROOT
 
 STARTERS = {
     "drift-retraining": pipeline.TEMPLATE,
+    "bentoml-evidently": ROOT / "starters" / "bentoml-evidently",
 }
 README_SECTIONS = ("## Run it", "## Make it a portfolio piece", "## How a reviewer")
 PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;]+)", re.M)
@@ -52,7 +53,8 @@ def test_starter_is_a_copier_template_with_readme_tests_and_a_workflow(name):
 
 @pytest.mark.parametrize("name", sorted(STARTERS))
 def test_starter_pins_the_versions_the_course_locks(name):
-    text = (STARTERS[name] / "requirements.txt.jinja").read_text()
+    files = sorted(STARTERS[name].glob("requirements*.txt.jinja"))
+    text = "\n".join(path.read_text() for path in files)
     pins = dict((n.lower(), v) for n, v in PIN.findall(text))
     locked = lock_pins()
     assert pins, name
