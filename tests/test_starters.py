@@ -23,6 +23,7 @@ from tests.nbchecks import ROOT
 STARTERS = {
     "drift-retraining": pipeline.TEMPLATE,
     "bentoml-evidently": ROOT / "starters" / "bentoml-evidently",
+    "feast-two-models": ROOT / "starters" / "feast-two-models",
     "promotion-shadow": ROOT / "starters" / "promotion-shadow",
 }
 README_SECTIONS = ("## Run it", "## Make it a portfolio piece", "## How a reviewer")
