@@ -82,3 +82,11 @@ def test_starter_renders_and_passes_its_own_tests(name, tmp_path):
     passed = re.search(r"(\d+) passed", output)
     assert passed and int(passed.group(1)) >= 5, output[-2000:]
     print(f"{name}: {output.strip().splitlines()[-1]}")
+
+
+def test_the_portfolio_page_links_every_starter_folder():
+    page = (ROOT / "book" / "portfolio.md").read_text()
+    linked = set(re.findall(r"\{repo\}`([^`]+)`", page))
+    assert all((ROOT / path).is_dir() for path in linked), linked
+    expected = {str(path.relative_to(ROOT)) for path in STARTERS.values()}
+    assert linked == expected
