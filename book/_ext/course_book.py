@@ -21,6 +21,10 @@ declared". The page's script list is de-duplicated before it is written.
 `html_extra_path`) share one copy of Evidently's 3.5 MB JavaScript library. The
 library is not kept in git: the build writes it from the installed, locked
 Evidently package, so the reports open offline in the built book.
+
+4. A `repo` role links a folder or file of the course repository
+(``{repo}`starters/bentoml-evidently` ``) from the one repository URL set in
+`_config.yml`, so no page hard-codes it.
 """
 
 from __future__ import annotations
@@ -90,6 +94,25 @@ def _evidently_library(app: Sphinx, exception: Exception | None) -> None:
     (reports / name).write_text(library, encoding="utf-8")
 
 
+def repo_link(config, path: str):
+    """A literal link to ``path`` in the repository at the configured branch."""
+    from docutils import nodes
+
+    theme = config.html_theme_options or {}
+    base = str(theme.get("repository_url", "")).rstrip("/")
+    literal = nodes.literal(path, path)
+    if not base:
+        return literal
+    branch = theme.get("repository_branch") or "main"
+    url = f"{base}/tree/{branch}/{path.strip('/')}"
+    return nodes.reference("", "", literal, refuri=url, internal=False)
+
+
+def _repo_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    config = inliner.document.settings.env.config
+    return [repo_link(config, text)], []
+
+
 def setup(app: Sphinx) -> dict:
     """Register the extension (after sphinxcontrib.mermaid)."""
     app.setup_extension("sphinxcontrib.mermaid")
@@ -98,4 +121,5 @@ def setup(app: Sphinx) -> dict:
     # Late, after every extension has added its scripts for the page.
     app.connect("html-page-context", _one_copy_of_each_script, priority=900)
     app.connect("build-finished", _evidently_library)
+    app.add_role("repo", _repo_role)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
