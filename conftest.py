@@ -36,6 +36,10 @@ def determinism_env() -> dict[str, str]:
     return {m[1]: m[2] for m in found if m}
 
 
+#: The temp folder the suite started with (TMPDIR is then moved into each root).
+_SYSTEM_TMP = "MLOPS_COURSE_SYSTEM_TMPDIR"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "notebook: executes a course notebook (slow)")
     config.addinivalue_line("markers", "book: builds the Jupyter Book (slow)")
@@ -50,7 +54,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # its own, so notebooks on different workers never meet; a notebook's two
     # runs happen on one worker, so the second sees what the first left.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    root = Path(tempfile.mkdtemp(prefix=f"mlops-course-ws-{worker}-"))
+    # Every root sits in the system's temp folder, not in the TMPDIR the main
+    # process set below for its children (xdist workers among them): nested
+    # roots made paths too long for a Unix socket (Chromium's SingletonSocket).
+    system_tmp = os.environ.setdefault(_SYSTEM_TMP, tempfile.gettempdir())
+    root = Path(tempfile.mkdtemp(prefix=f"mlops-course-ws-{worker}-", dir=system_tmp))
     os.environ["MLOPS_COURSE_WORKSPACE"] = str(root)
     config.stash[_ROOT_KEY] = root
     # The system temp folder of every process the run starts is inside the root,
