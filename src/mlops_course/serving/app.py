@@ -230,12 +230,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     def answer(model: LoadedModel, proba: np.ndarray) -> BatchPrediction:
-        return BatchPrediction(
-            probability_of_default=proba.tolist(),
-            decision=np.where(proba >= model.threshold, "reject", "approve").tolist(),
-            threshold=model.threshold,
-            model_version=model.version,
-            n_rows=len(proba),
+        return BatchPrediction.scored(
+            proba, threshold=model.threshold, model_version=model.version
         )
 
     @app.post(

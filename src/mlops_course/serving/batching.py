@@ -505,13 +505,10 @@ def create_app(
             raise HTTPException(
                 422, [{"type": "value_error", "loc": ["body"], "msg": problem}]
             )
-        proba = np.asarray(model.engine.predict_proba(batch.model_dump()), dtype=float)
-        return BatchPrediction(
-            probability_of_default=proba.tolist(),
-            decision=np.where(proba >= model.threshold, "reject", "approve").tolist(),
+        return BatchPrediction.scored(
+            model.engine.predict_proba(batch.model_dump()),
             threshold=model.threshold,
             model_version=model.version,
-            n_rows=len(proba),
         )
 
     @app.post(

@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -266,11 +265,8 @@ def install_feast(app: FastAPI, settings: Settings) -> None:
         batch: ByIdBatch, model: Model, lookup: Lookup
     ) -> BatchPrediction:
         """Score up to 1,000 applications by id (one online lookup for all of them)."""
-        proba = np.asarray(model.engine.predict_proba(_columns(lookup, batch.rows)))
-        return BatchPrediction(
-            probability_of_default=proba.tolist(),
-            decision=np.where(proba >= model.threshold, "reject", "approve").tolist(),
+        return BatchPrediction.scored(
+            model.engine.predict_proba(_columns(lookup, batch.rows)),
             threshold=model.threshold,
             model_version=model.version,
-            n_rows=len(proba),
         )

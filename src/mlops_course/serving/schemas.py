@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -92,6 +93,18 @@ class BatchPrediction(BaseModel):
     threshold: float
     model_version: str
     n_rows: int
+
+    @classmethod
+    def scored(cls, proba, *, threshold: float, model_version: str) -> BatchPrediction:
+        """The answer for probabilities ``proba``: reject at or above ``threshold``."""
+        proba = np.asarray(proba, dtype=float)
+        return cls(
+            probability_of_default=proba.tolist(),
+            decision=np.where(proba >= threshold, "reject", "approve").tolist(),
+            threshold=threshold,
+            model_version=model_version,
+            n_rows=len(proba),
+        )
 
 
 class Metadata(BaseModel):
