@@ -105,7 +105,24 @@ def structure_problems(nb) -> list[str]:
     first = nb.cells[0] if nb.cells else None
     if not (first and first.cell_type == "markdown" and first.source.startswith("# ")):
         problems.append("the first cell must be a markdown '# Title'")
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            problems += fence_problems(cell.source)
     return problems
+
+
+# A backtick fence's info string may not contain a backtick (CommonMark), so
+# "```{dropdown} Why `x`?" is not a directive: it renders as broken text. A colon
+# fence (":::{dropdown} Why `x`?", MyST's colon_fence) allows it.
+BROKEN_FENCE = re.compile(r"^```\{[\w-]+\}[^\n]*`", re.MULTILINE)
+
+
+def fence_problems(markdown: str) -> list[str]:
+    """Directive lines the Markdown parser cannot read as directives, with the fix."""
+    return [
+        f"{line.strip()[:60]!r}: a backtick in a ``` fence's title; open the directive with ':::'"
+        for line in BROKEN_FENCE.findall(markdown)
+    ]
 
 
 def anti_pattern_problems(nb) -> list[str]:

@@ -18,6 +18,7 @@ from tests.nbchecks import (
     chapter_map,
     chapter_row,
     ci_parameters,
+    fence_problems,
     format_row,
     lock_tool,
     output_problems,
@@ -82,6 +83,20 @@ def test_stored_outputs_are_clean(path):
         and c.get("execution_count") is None
     ]
     assert not unexecuted, f"{path.name}: code cells never executed: {unexecuted}"
+
+
+def test_book_pages_open_directives_the_parser_can_read():
+    problems = {
+        str(page.relative_to(ROOT)): fence_problems(page.read_text())
+        for page in sorted((ROOT / "book").glob("*.md"))
+    }
+    assert {page: found for page, found in problems.items() if found} == {}
+
+
+def test_fence_check_catches_a_backtick_in_a_directive_title():
+    assert fence_problems("```{dropdown} Why `dvc pull`?\nBecause.\n```") != []
+    assert fence_problems(":::{dropdown} Why `dvc pull`?\nBecause.\n:::") == []
+    assert fence_problems("```{dropdown} Why dvc pull?\nBecause.\n```") == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
