@@ -120,7 +120,7 @@ BROKEN_FENCE = re.compile(r"^```\{[\w-]+\}[^\n]*`", re.MULTILINE)
 def fence_problems(markdown: str) -> list[str]:
     """Directive lines the Markdown parser cannot read as directives, with the fix."""
     return [
-        f"{line.strip()[:60]!r}: a backtick in a ``` fence's title; open the directive with ':::'"
+        f"{line.strip()[:60]!r}: a backtick in a ``` fence's title; open it with ':::'"
         for line in BROKEN_FENCE.findall(markdown)
     ]
 
