@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 include tools/determinism.env
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv torch book test test-fast lab outputs chapter bench-serving bench-memory hooks \
+.PHONY: venv torch book test test-fast lab outputs sync chapter bench-serving bench-memory hooks \
 	lock clean \
 	check-book vendor-mermaid lint mlflow-ui-images
 
@@ -65,6 +65,10 @@ lab: venv
 ## Re-execute notebooks in place and store their outputs (NB=notebooks/01_x.ipynb for one).
 outputs: venv
 	tools/offline $(BIN)/python tools/execute.py $(NB)
+
+## Bring each notebook and its MyST text source in step; the newer file wins (NB=one).
+sync: venv
+	$(BIN)/python tools/pair.py $(if $(filter-out notebooks,$(NB)),$(NB))
 
 ## Skeleton of a new chapter: make chapter NN=08 SLUG=feature_store TITLE="Feature stores"
 chapter: venv

@@ -8,8 +8,10 @@ import re
 from pathlib import Path
 from types import ModuleType
 
+import jupytext
 import nbformat
 import yaml
+from jupytext.config import load_jupytext_config
 
 from mlops_course import hygiene
 
@@ -123,6 +125,47 @@ def fence_problems(markdown: str) -> list[str]:
         f"{line.strip()[:60]!r}: a backtick in a ``` fence's title; open it with ':::'"
         for line in BROKEN_FENCE.findall(markdown)
     ]
+
+
+def text_source(path: Path) -> Path:
+    """The MyST Markdown source paired with a notebook (notebooks/jupytext.toml)."""
+    return path.with_suffix(".md")
+
+
+def paired_text(nb, folder: Path) -> str:
+    """The text jupytext writes for `nb` with the pairing settings of `folder`."""
+    config = load_jupytext_config(str(folder / "any.ipynb"))
+    return jupytext.writes(nb, fmt="md:myst", config=config)
+
+
+def pair_problems(path: Path) -> list[str]:
+    """How a notebook and its text source disagree; [] when they are a true pair.
+
+    The cells are compared first, so the message names the first cell that
+    differs; then the whole text, so a hand edit that jupytext would not write
+    (a lost blank line, a header change) is caught too.
+    """
+    source = text_source(path)
+    fix = "edit one of them, then `make sync` (the newer file wins)"
+    if not source.exists():
+        return [f"{source.name} is missing: {fix}"]
+    nb, text = nbformat.read(path, as_version=4), source.read_text()
+    cells = jupytext.reads(text, fmt="md:myst").cells
+    if len(cells) != len(nb.cells):
+        counts = f"{len(nb.cells)} cells in {path.name}, {len(cells)} in {source.name}"
+        return [f"{counts}: {fix}"]
+    for i, (ours, theirs) in enumerate(zip(nb.cells, cells, strict=True)):
+        kinds = [(c.cell_type, dict(c.metadata)) for c in (ours, theirs)]
+        if kinds[0] != kinds[1]:
+            return [f"cell {i}: type or tags differ between the two files: {fix}"]
+        if ours.source != theirs.source:
+            lines = ours.source.splitlines(), theirs.source.splitlines()
+            pairs = zip(*lines, strict=False)
+            line = next((t for o, t in pairs if o != t), theirs.source[-40:])
+            return [f"cell {i} differs, {source.name} reads {line!r}: {fix}"]
+    if text != paired_text(nb, path.parent):
+        return [f"{source.name} is not the text jupytext writes for {path.name}: {fix}"]
+    return []
 
 
 def anti_pattern_problems(nb) -> list[str]:

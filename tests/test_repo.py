@@ -22,9 +22,11 @@ from tests.nbchecks import (
     format_row,
     lock_tool,
     output_problems,
+    pair_problems,
     read,
     structure_problems,
     tags,
+    text_source,
     toc_files,
     toc_notebooks,
 )
@@ -83,6 +85,29 @@ def test_stored_outputs_are_clean(path):
         and c.get("execution_count") is None
     ]
     assert not unexecuted, f"{path.name}: code cells never executed: {unexecuted}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+def test_notebook_and_its_text_source_are_a_pair(path):
+    assert pair_problems(path) == []
+
+
+def test_pair_check_names_the_cell_a_hand_edit_changed(tmp_path):
+    notebook = NOTEBOOK_FILES[0]
+    (tmp_path / "jupytext.toml").write_bytes(
+        (ROOT / "notebooks/jupytext.toml").read_bytes()
+    )
+    copy = tmp_path / notebook.name
+    copy.write_bytes(notebook.read_bytes())
+    text = text_source(notebook).read_text()
+    text_source(copy).write_text(text)
+    assert pair_problems(copy) == []
+    text_source(copy).write_text(text.replace("seed = 42", "seed = 7", 1))
+    assert [p for p in pair_problems(copy) if "seed" in p and "differs" in p]
+    text_source(copy).write_text(text + "\n")
+    assert [p for p in pair_problems(copy) if "not the text jupytext writes" in p]
+    text_source(copy).unlink()
+    assert [p for p in pair_problems(copy) if "missing" in p]
 
 
 def test_book_pages_open_directives_the_parser_can_read():

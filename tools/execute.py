@@ -6,7 +6,9 @@
 Runs each notebook top to bottom in a fresh kernel with the notebook's own
 (default) parameters, from the notebooks/ folder, exactly as nbval will re-run
 it, then writes it back without execution timestamps. Stops at the first cell
-error, unless the cell is tagged `raises-exception`.
+error, unless the cell is tagged `raises-exception`. The notebook is first
+brought in step with its text source (tools/pair.py), so an edit made in the
+.md is what runs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from pair import sync
 
 KERNELSPEC = {
     "display_name": "Python 3 (ipykernel)",
@@ -26,6 +29,7 @@ KERNELSPEC = {
 
 
 def execute(path: Path) -> float:
+    sync(path)
     nb = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     client = NotebookClient(
@@ -40,6 +44,7 @@ def execute(path: Path) -> float:
         cell.metadata.pop("execution", None)
     nb.metadata["kernelspec"] = KERNELSPEC
     nb.metadata.pop("widgets", None)
+    nb.metadata.pop("jupytext", None)
     nbformat.write(nb, path)
     return time.perf_counter() - started
 
