@@ -221,10 +221,10 @@ def test_the_simulations_model_is_the_course_pipeline():
     frame = retraining.drifting_weeks(
         3, scenario="covariate_shift", onset_week=1, rows_per_week=600
     )  # fmt: skip
-    stream = retraining._Stream(
+    stream = retraining.ScenarioStream(
         frame, label_delay_weeks=0, train_weeks=2, valid_weeks=1, reference_rows=2_000
     )
-    fitted = retraining._Logistic([stream.weeks[0]])
+    fitted = retraining.ArrayLogistic([stream.weeks[0]])
     pipeline = modeling.make_model("logreg").fit(
         *modeling.features_and_target(stream.frames[0])
     )

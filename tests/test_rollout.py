@@ -680,7 +680,7 @@ def test_the_seldon_core_2_schema_checks_models_and_experiments():
 
 
 def test_a_long_step_keeps_a_bounded_uniform_sample_of_latencies(monkeypatch):
-    monkeypatch.setattr(ro._Arm, "cap", 1_000)
+    monkeypatch.setattr(ro.VariantTally, "cap", 1_000)
     canary = ro.Canary(ro.CanaryPlan(min_requests=10_000))
     canary.observe("primary", np.ones(20_000, bool), np.arange(20_000, dtype=float))
     stats = canary.window_stats()

@@ -41,9 +41,11 @@ from sklearn.linear_model import LogisticRegression
 from mlops_course import data, modeling
 
 __all__ = [
+    "ArrayLogistic",
     "Decision",
     "DriftReference",
     "RetrainingPolicy",
+    "ScenarioStream",
     "compare_policies",
     "drift_share",
     "drifting_weeks",
@@ -389,7 +391,7 @@ class _Week(NamedTuple):
     y: np.ndarray
 
 
-class _Logistic:
+class ArrayLogistic:
     """The course's ``make_model("logreg")`` on arrays: same steps, no DataFrames.
 
     Median imputation and standard scaling of the numbers, one-hot categories
@@ -424,14 +426,14 @@ def _one_hot(weeks: Sequence[_Week]) -> np.ndarray:
 class _Model:
     """A model of the simulation: what it learnt from and what it decides with."""
 
-    scorer: _Logistic
+    scorer: ArrayLogistic
     trained_week: int
     threshold: float
     baseline_auc: float
     reference: DriftReference
 
 
-class _Stream:
+class ScenarioStream:
     """One scenario's weeks, with the models fitted on them (shared by policies)."""
 
     def __init__(
@@ -487,7 +489,7 @@ class _Stream:
                     f"{window.stop - 1}; give drifting_weeks more history_weeks"
                 )
             split = end - self.valid_weeks
-            scorer = _Logistic([self.weeks[w] for w in window if w < split])
+            scorer = ArrayLogistic([self.weeks[w] for w in window if w < split])
             valid = [self.weeks[w] for w in window if w >= split]
             y = np.concatenate([v.y for v in valid])
             proba = np.concatenate([scorer.predict(v) for v in valid])
@@ -551,7 +553,7 @@ def simulate(
     drift_weeks: int = 2,
     reference_rows: int = 2_000,
     start: datetime = data.REFERENCE_DATE + timedelta(days=365),
-    _stream: _Stream | None = None,
+    _stream: ScenarioStream | None = None,
 ) -> pd.DataFrame:
     """Serve weeks ``0 ..`` of ``weeks`` one by one, retraining when ``policy`` says.
 
@@ -580,7 +582,7 @@ def simulate(
         raise ValueError(
             "label_delay_weeks must be >= 0, monitor_weeks and drift_weeks >= 1"
         )
-    stream = _stream or _Stream(
+    stream = _stream or ScenarioStream(
         weeks,
         label_delay_weeks=label_delay_weeks,
         train_weeks=train_weeks,
@@ -678,7 +680,7 @@ def compare_policies(
                 history_weeks=history,
                 seed=seed,
             )
-            stream = _Stream(
+            stream = ScenarioStream(
                 frame,
                 label_delay_weeks=label_delay_weeks,
                 train_weeks=train_weeks,

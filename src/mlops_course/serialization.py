@@ -50,7 +50,12 @@ def as_model_input(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _initial_types(sample_frame: pd.DataFrame) -> list[tuple[str, Any]]:
+def onnx_input_types(sample_frame: pd.DataFrame) -> list[tuple[str, Any]]:
+    """skl2onnx's ``initial_types``: one ``[None, 1]`` input per column of the frame.
+
+    Numeric columns become ``float`` tensors, the others ``string`` tensors (the
+    ONNX graphs of :func:`to_onnx` and of ``torch_model`` take raw features).
+    """
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
     types = []
@@ -74,7 +79,7 @@ def to_onnx(pipeline, sample_frame: pd.DataFrame, *, target_opset=None) -> bytes
     model = convert_sklearn(
         pipeline,
         name="credit_default",
-        initial_types=_initial_types(sample_frame),
+        initial_types=onnx_input_types(sample_frame),
         target_opset=target_opset or TARGET_OPSET,
         options={"zipmap": False},
     )

@@ -179,14 +179,14 @@ def with_preprocessing(
     import onnx
     from skl2onnx import convert_sklearn
 
-    from mlops_course.serialization import _initial_types
+    from mlops_course.serialization import onnx_input_types
 
     (network_input,) = [i.name for i in network_onnx.graph.input]
     (opset,) = [o.version for o in network_onnx.opset_import if o.domain == ""]
     prep = convert_sklearn(
         preprocessor,
         name="preprocessor",
-        initial_types=_initial_types(sample),
+        initial_types=onnx_input_types(sample),
         target_opset={"": opset, "ai.onnx.ml": ML_OPSET},
     )
     # skl2onnx declares the lowest opset its operators need; merge_models wants

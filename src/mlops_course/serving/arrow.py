@@ -12,7 +12,7 @@ from fastapi import HTTPException
 from mlops_course.data import (
     FEATURES,
 )
-from mlops_course.serving.engines import _first_line
+from mlops_course.serving.engines import one_line_error
 from mlops_course.serving.schemas import MAX_BATCH_ROWS, Application
 
 logger = logging.getLogger("mlops_course.serving")
@@ -88,7 +88,7 @@ def columns_from_arrow(body: bytes) -> dict[str, Any]:
         table = pa.ipc.open_stream(io.BytesIO(body)).read_all()
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise HTTPException(
-            422, f"not an Arrow IPC stream: {_first_line(exc)}"
+            422, f"not an Arrow IPC stream: {one_line_error(exc)}"
         ) from exc
     problems = _arrow_problems(table)
     if problems:

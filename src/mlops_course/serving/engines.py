@@ -24,7 +24,12 @@ class ModelLoadError(RuntimeError):
     """The model could not be loaded; the message is safe to show to clients."""
 
 
-def _first_line(exc: BaseException, limit: int = 300) -> str:
+def one_line_error(exc: BaseException, limit: int = 300) -> str:
+    """``"TypeName: first line of the message"`` (at most ``limit`` characters of it).
+
+    What the service puts in an error it shows a client or logs in one line: the
+    kind of failure and its first line, never a multi-line traceback or dump.
+    """
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {(text[0] if text else '')[:limit]}"
 
@@ -119,8 +124,8 @@ def make_engine(pipeline: Any, engine: str) -> Engine:
     except Exception as exc:
         if engine != "auto":
             raise ModelLoadError(
-                f"no ONNX engine: {_first_line(exc)} (MLOPS_ENGINE=sklearn serves "
+                f"no ONNX engine: {one_line_error(exc)} (MLOPS_ENGINE=sklearn serves "
                 "the pipeline itself; MLOPS_ENGINE=auto falls back to it)"
             ) from exc
-        logger.warning("serving with scikit-learn: %s", _first_line(exc))
+        logger.warning("serving with scikit-learn: %s", one_line_error(exc))
         return SklearnEngine(pipeline)

@@ -43,8 +43,8 @@ from mlops_course.serving.engines import (
     Engine,
     ModelLoadError,
     OnnxEngine,
-    _first_line,
     make_engine,
+    one_line_error,
 )
 from mlops_course.serving.schemas import MAX_BATCH_ROWS, Metadata
 from mlops_course.serving.settings import Settings
@@ -265,7 +265,7 @@ def load_model(settings: Settings) -> LoadedModel:
     except ModelLoadError:
         raise
     except Exception as exc:  # any loader failure becomes a short, client-safe reason
-        raise ModelLoadError(_first_line(exc)) from exc
+        raise ModelLoadError(one_line_error(exc)) from exc
     return LoadedModel(
         engine=engine,
         name=settings.model_name,

@@ -147,7 +147,7 @@ class CanaryDecision:
     reason: str
 
 
-class _Arm:
+class VariantTally:
     """One variant's calls in the current step: count, failures, latencies.
 
     Latencies of successful calls are kept up to :attr:`cap`; past it, a uniform
@@ -205,7 +205,7 @@ class Canary:
         self._new_step()
 
     def _new_step(self) -> None:
-        self._arms = {PRIMARY: _Arm(), CHALLENGER: _Arm()}
+        self._arms = {PRIMARY: VariantTally(), CHALLENGER: VariantTally()}
         self._step_started = self.clock()
         self._errors_looked_at = 0
 
@@ -910,6 +910,7 @@ __all__ = [
     "RolloutPrediction",
     "RolloutStatus",
     "ShadowMirror",
+    "VariantTally",
     "assign",
     "bucket",
     "create_rollout_app",
