@@ -45,11 +45,12 @@ from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic_settings import SettingsConfigDict
 
 from mlops_course.serving.app import apply_contract, content_type
 from mlops_course.serving.engines import Engine, ModelLoadError
@@ -82,7 +83,7 @@ class BatcherClosed(RuntimeError):
 class BatchSettings(EnvSettings):
     """Whether to batch, and how: at most ``max_batch_size`` rows, ``max_wait_ms``."""
 
-    env_prefix: ClassVar[str] = BATCH_PREFIX
+    model_config = SettingsConfigDict(env_prefix=BATCH_PREFIX)
 
     enabled: bool = True
     max_batch_size: int = Field(32, ge=1, le=MAX_BATCH_ROWS)

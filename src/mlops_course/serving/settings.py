@@ -1,6 +1,12 @@
 """Where the served model comes from: settings read from ``MLOPS_*`` variables.
 
-Chapters 5-7 pass them as environment variables to the uvicorn process.
+Chapters 5-7 pass them as environment variables to the uvicorn process. The
+settings are pydantic-settings models (``BaseSettings``): the prefix is their
+``SettingsConfigDict(env_prefix=...)`` and pydantic-settings' environment
+source reads and converts the variables, but only in :meth:`EnvSettings.from_env`.
+Built directly (``Settings(model_path=...)``), they hold exactly what they are
+given: a ``MLOPS_ENGINE`` left in the shell of a notebook's kernel does not
+change the model a cell serves.
 """
 
 from __future__ import annotations
@@ -10,9 +16,15 @@ import os
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Literal, Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from mlops_course.serving.schemas import ENV_PREFIX
 
@@ -23,25 +35,68 @@ MIN_TOKEN_CHARS = 16
 
 
 # --------------------------------------------------------------------------- settings
-class EnvSettings(BaseModel):
+class _VariablesSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping of variables.
+
+    A variable that is empty or blank counts as unset, and names are read as
+    written (upper case: ``MLOPS_MODEL_PATH``, not ``mlops_model_path``).
+    """
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], environ: Mapping[str, str]
+    ) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # The source matches names case-insensitively (the config says so): it
+        # looks up the lower-cased name, so the keys are lower-cased here.
+        return {
+            name.lower(): value
+            for name, value in self._environ.items()
+            if name == name.upper() and value.strip()
+        }
+
+
+class EnvSettings(BaseSettings):
     """Frozen settings that travel as ``<env_prefix><FIELD>`` environment variables."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    env_prefix: ClassVar[str] = ENV_PREFIX
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        env_ignore_empty=True,
+        frozen=True,
+        extra="forbid",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Built directly, settings hold what they are given: no variable, no file."""
+        return (init_settings,)
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The variable carrying ``field`` (``MLOPS_MODEL_PATH`` for ``model_path``)."""
+        return f"{cls.model_config['env_prefix']}{field.upper()}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         """Settings from their environment variables (an empty one is unset)."""
         env = os.environ if environ is None else environ
-        names = {name: f"{cls.env_prefix}{name.upper()}" for name in cls.model_fields}
-        values = {k: env[v] for k, v in names.items() if env.get(v, "").strip()}
-        return cls.model_validate(values)
+        return cls(**_VariablesSource(cls, env)())
 
     def to_env(self) -> dict[str, str]:
         """The environment variables :meth:`from_env` reads back into these settings."""
         values = self.model_dump(exclude_none=True, exclude_defaults=True)
         return {
-            f"{self.env_prefix}{k.upper()}": (
+            self.env_name(k): (
                 v.get_secret_value() if isinstance(v, SecretStr) else str(v)
             )
             for k, v in values.items()
@@ -65,7 +120,7 @@ class Settings(EnvSettings):
     Validation errors do not echo the input (it may hold ``admin_token``).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     model_path: Path | None = None
     model_uri: str | None = None
@@ -96,8 +151,8 @@ class Settings(EnvSettings):
         """Refuse reload without a token: an open admin route is a rollback button."""
         if self.allow_reload and not self._has_token():
             raise ValueError(
-                f"{self.env_prefix}ALLOW_RELOAD=true needs "
-                f"{self.env_prefix}ADMIN_TOKEN (at least {MIN_TOKEN_CHARS} "
+                f"{self.env_name('allow_reload')}=true needs "
+                f"{self.env_name('admin_token')} (at least {MIN_TOKEN_CHARS} "
                 "characters, e.g. from secrets.token_urlsafe()): an unauthenticated "
                 "admin route is a rollback button for anyone who reaches the port"
             )
