@@ -59,11 +59,6 @@ def rows(split):
     return [Application.model_validate(r) for r in records]
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 class Counting:
     """A real engine that records the size of every call, and may refuse a row."""
 

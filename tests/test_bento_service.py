@@ -7,19 +7,17 @@ import pytest
 from pydantic import ValidationError
 
 from mlops_course import serving
-from mlops_course.data import generate_applications, time_split
-from mlops_course.modeling import features_and_target, make_model
+from mlops_course.modeling import features_and_target
 from mlops_course.serialization import to_onnx
 from mlops_course.serving import Application, to_records
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    split = time_split(generate_applications(2_000, seed=11))
-    X, y = features_and_target(split.train)
+def model(trained_logreg, tmp_path_factory):
+    pipeline, train, test = trained_logreg(2_000, seed=11)
     path = tmp_path_factory.mktemp("bento") / "model.onnx"
-    path.write_bytes(to_onnx(make_model("logreg", seed=0).fit(X, y), X))
-    rows = [Application.model_validate(r) for r in to_records(split.test.iloc[:20])]
+    path.write_bytes(to_onnx(pipeline, features_and_target(train)[0]))
+    rows = [Application.model_validate(r) for r in to_records(test.iloc[:20])]
     proba = serving.OnnxEngine(path.read_bytes()).predict_proba(
         serving.columns_of(rows)
     )

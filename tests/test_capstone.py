@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from mlops_course.data import generate_applications
-from mlops_course.modeling import features_and_target, make_model
+from mlops_course.modeling import features_and_target
 from mlops_course.serialization import as_model_input
 from mlops_course.tracking import SKOPS_TRUSTED_TYPES, pinned_requirements
 
@@ -25,10 +24,10 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    frame = generate_applications(800, seed=5)
-    x, y = features_and_target(frame)
-    return make_model("logreg").fit(x, y), as_model_input(x.head(20))
+def fitted(trained_logreg):
+    pipeline, frame, _ = trained_logreg(800, seed=5, split=False)
+    x, _ = features_and_target(frame)
+    return pipeline, as_model_input(x.head(20))
 
 
 @pytest.fixture

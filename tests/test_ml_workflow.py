@@ -114,11 +114,6 @@ def _python(
     )
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_gate_and_register_jobs_run_against_a_real_registry(tmp_path):

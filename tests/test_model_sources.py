@@ -11,8 +11,7 @@ import joblib
 import pytest
 
 from mlops_course import serving
-from mlops_course.data import FEATURES, generate_applications, time_split
-from mlops_course.modeling import features_and_target, make_model
+from mlops_course.data import FEATURES
 from mlops_course.serving import to_records
 from mlops_course.serving.loading import check_source, load_model
 from tests.serving_helpers import client_for
@@ -29,19 +28,12 @@ def _boom():
     raise AssertionError("the refused file was unpickled")
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    split = time_split(generate_applications(600, seed=3))
-    X, y = features_and_target(split.train)
-    pipeline = make_model("logreg", seed=0).fit(X, y)
+def trained(trained_logreg, tmp_path_factory):
+    pipeline, _, test = trained_logreg(600, seed=3)
     path = tmp_path_factory.mktemp("models") / "model.joblib"
     joblib.dump(pipeline, path)
-    return pipeline, path, split.test.iloc[:1]
+    return pipeline, path, test.iloc[:1]
 
 
 @pytest.mark.anyio

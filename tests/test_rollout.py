@@ -18,7 +18,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
-from mlops_course.data import FEATURES, generate_applications
+from mlops_course.data import FEATURES
 from mlops_course.modeling import features_and_target, make_model
 from mlops_course.serving import LoadedModel, SklearnEngine, to_records
 from mlops_course.serving import rollout as ro
@@ -27,13 +27,13 @@ THRESHOLD = 0.2
 
 
 @pytest.fixture(scope="module")
-def frame():
-    return generate_applications(1_500, seed=5)
+def frame(trained_logreg):
+    return trained_logreg(1_500, seed=5, split=False).train
 
 
 @pytest.fixture(scope="module")
-def pipeline(frame):
-    return make_model("logreg").fit(*features_and_target(frame))
+def pipeline(trained_logreg):
+    return trained_logreg(1_500, seed=5, split=False).pipeline
 
 
 def loaded(engine, version: str, threshold: float = THRESHOLD) -> LoadedModel:
@@ -70,11 +70,6 @@ class Hanging:
         self.calls += 1
         self.release.wait(30)
         return np.full(len(columns["age"]), 0.5)
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 @contextlib.asynccontextmanager

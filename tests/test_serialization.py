@@ -13,9 +13,8 @@ from mlops_course.data import (
     FEATURES,
     NUMERIC_FEATURES,
     generate_applications,
-    time_split,
 )
-from mlops_course.modeling import features_and_target, make_model
+from mlops_course.modeling import features_and_target
 from mlops_course.serialization import (
     OnnxModel,
     as_model_input,
@@ -24,10 +23,9 @@ from mlops_course.serialization import (
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    split = time_split(generate_applications(4_000, seed=3))
-    X, y = features_and_target(split.train)
-    return make_model("logreg", seed=3).fit(X, y), X
+def fitted(trained_logreg):
+    pipeline, train, _ = trained_logreg(4_000, seed=3, model_seed=3)
+    return pipeline, features_and_target(train)[0]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from mlops_course import serving
-from mlops_course.data import FEATURES, generate_applications, time_split
+from mlops_course.data import FEATURES
 from mlops_course.loadtest import LoadTestError, run_load
 from mlops_course.modeling import features_and_target, make_model
 from mlops_course.serialization import to_onnx
@@ -29,15 +29,14 @@ ARROW = {"content-type": ARROW_STREAM}
 
 
 @pytest.fixture(scope="module")
-def data():
-    split = time_split(generate_applications(3_000, seed=3))
-    return split.train, split.test
+def data(trained_logreg):
+    _, train, test = trained_logreg(3_000, seed=3)
+    return train, test
 
 
 @pytest.fixture(scope="module")
-def pipeline(data):
-    X, y = features_and_target(data[0])
-    return make_model("logreg", seed=0).fit(X, y)
+def pipeline(trained_logreg):
+    return trained_logreg(3_000, seed=3).pipeline
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +54,6 @@ def settings(model_file, data):
         training_data_hash=data_fingerprint(data[0]),
         threshold=THRESHOLD,
     )
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 def expected(pipeline, frame: pd.DataFrame) -> np.ndarray:

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlops_course.data import FEATURES, generate_applications
-from mlops_course.modeling import features_and_target, make_model
+from mlops_course.data import FEATURES
 from mlops_course.serving import Settings, save_model_metadata, to_records
 from mlops_course.serving.metrics import (
     PROBABILITY_BUCKETS,
@@ -23,13 +22,13 @@ from tests.serving_helpers import client_for
 
 
 @pytest.fixture(scope="module")
-def frame():
-    return generate_applications(1_500, seed=5)
+def frame(trained_logreg):
+    return trained_logreg(1_500, seed=5, split=False).train
 
 
 @pytest.fixture(scope="module")
-def pipeline(frame):
-    return make_model("logreg").fit(*features_and_target(frame))
+def pipeline(trained_logreg):
+    return trained_logreg(1_500, seed=5, split=False).pipeline
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +37,6 @@ def model_file(pipeline, tmp_path_factory):
     joblib.dump(pipeline, path)
     save_model_metadata(path, {"decision_threshold": 0.2})  # its own threshold
     return path
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 def samples(text: str) -> dict[tuple, float]:

@@ -12,7 +12,7 @@ import httpx
 import joblib
 import pytest
 
-from mlops_course.data import FEATURES, generate_applications, time_split
+from mlops_course.data import FEATURES
 from mlops_course.modeling import features_and_target, make_model
 from mlops_course.serving import RELOAD_PATH, Settings, to_records
 from mlops_course.serving.settings import MIN_TOKEN_CHARS
@@ -43,24 +43,19 @@ PHASE1_PATHS = {
 
 
 @pytest.fixture(scope="module")
-def data():
-    split = time_split(generate_applications(3_000, seed=5))
-    return split.train, split.test
+def data(trained_logreg):
+    _, train, test = trained_logreg(3_000, seed=5)
+    return train, test
 
 
 @pytest.fixture(scope="module")
-def pipelines(data):
+def pipelines(data, trained_logreg):
     """Two different models: all the training rows, and the first 600 only."""
     X, y = features_and_target(data[0])
     return (
-        make_model("logreg", seed=0).fit(X, y),
+        trained_logreg(3_000, seed=5).pipeline,
         make_model("logreg", seed=0, C=0.01).fit(X.iloc[:600], y.iloc[:600]),
     )
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 async def probability(client: httpx.AsyncClient, row: dict) -> float:

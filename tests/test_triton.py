@@ -7,14 +7,13 @@ import pytest
 from google.protobuf import text_format
 
 from mlops_course import serialization, triton
-from mlops_course.data import generate_applications
-from mlops_course.modeling import features_and_target, make_model
+from mlops_course.modeling import features_and_target
 
 
 @pytest.fixture(scope="module")
-def session():
-    X, y = features_and_target(generate_applications(1_500, seed=3))
-    onnx = serialization.to_onnx(make_model("logreg", seed=0).fit(X, y), X)
+def session(trained_logreg):
+    pipeline, X, _ = trained_logreg(1_500, seed=3, split=False)
+    onnx = serialization.to_onnx(pipeline, features_and_target(X)[0])
     return ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
 
 
