@@ -88,24 +88,12 @@ def test_mismatches_say_what_went_wrong():
     ]
 
 
-def test_gradual_mix_moves_from_reference_to_scenario():
-    weeks = monitoring.gradual_mix(5, 40, seed=3)
-    assert weeks.groupby("week").size().tolist() == [40] * 5
-    shares = weeks.groupby("week")["drifted_share"].first().tolist()
-    assert shares == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert weeks.equals(monitoring.gradual_mix(5, 40, seed=3))
-    novel = monitoring.gradual_mix(3, 400, scenario="new_category", seed=3)
-    new_purpose = novel["loan_purpose"].eq("buy_now_pay_later")
-    assert new_purpose.groupby(novel["week"]).sum().tolist()[0] == 0
-    assert new_purpose.groupby(novel["week"]).mean().tolist()[2] > 0.1
-    with pytest.raises(ValueError, match="2 weeks"):
-        monitoring.gradual_mix(1, 40)
-
-
 def test_weekly_summary_has_one_row_a_week():
     frame = data.generate_applications(1_500, seed=1)
     model = modeling.make_model("logreg").fit(*modeling.features_and_target(frame))
-    weeks = monitoring.gradual_mix(3, 300, seed=5)
+    weeks = data.drifting_weeks(
+        3, onset_week=1, ramp_weeks=2, rows_per_week=300, seed=5, mixing="blocks"
+    )
     summary = monitoring.weekly_summary(model, weeks, threshold=0.2)
     assert summary["week"].tolist() == [0, 1, 2]
     assert summary["drifted_share"].tolist() == [0.0, 0.5, 1.0]

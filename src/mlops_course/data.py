@@ -310,6 +310,8 @@ def drifting_weeks(
     history_weeks: int = 0,
     seed: int = 0,
     start: datetime = REFERENCE_DATE + timedelta(days=365),
+    mixing: str = "random",
+    scenario_seed: int | None = None,
 ) -> pd.DataFrame:
     """Applications week by week, in which ``scenario`` replaces the reference process.
 
@@ -320,6 +322,15 @@ def drifting_weeks(
     frame has a ``week`` and a ``scenario_share`` column. The reference rows
     depend on ``seed`` only, so two scenarios with one seed share their history
     and every week before the onset.
+
+    ``mixing`` says which rows of a week come from ``scenario``: ``"random"``
+    (weeks by event time, each row a scenario row with the week's share as
+    probability) or ``"blocks"`` (weeks of exactly ``rows_per_week`` rows in
+    time order, the last ``round(share * rows_per_week)`` of them taken from the
+    scenario's rows of the same week). The scenario's rows are drawn with
+    ``scenario_seed`` (by default one apart from ``seed`` per scenario); given
+    explicitly, even ``"none"`` draws them (a second sample of the reference
+    process).
     """
     if n_weeks < 1 or rows_per_week < 1 or history_weeks < 0:
         raise ValueError(
@@ -327,24 +338,35 @@ def drifting_weeks(
         )
     if onset_week < 0 or ramp_weeks < 1:
         raise ValueError("onset_week must be >= 0 and ramp_weeks >= 1")
+    if mixing not in ("random", "blocks"):
+        raise ValueError(f"mixing must be 'random' or 'blocks', got {mixing!r}")
     total = n_weeks + history_weeks
     first = start - timedelta(weeks=history_weeks)
     period = {"start": first, "days": 7 * total}
     frame = _reference_rows(total * rows_per_week, seed, first, 7 * total).copy()
-    elapsed = frame[TIMESTAMP_COLUMN] - pd.Timestamp(first)
-    week = (elapsed // pd.Timedelta(weeks=1)).to_numpy().clip(0, total - 1)
+    if mixing == "random":
+        elapsed = frame[TIMESTAMP_COLUMN] - pd.Timestamp(first)
+        week = (elapsed // pd.Timedelta(weeks=1)).to_numpy().clip(0, total - 1)
+    else:
+        week = np.arange(len(frame)) // rows_per_week
     week = week - history_weeks
     share = np.clip((week - onset_week + 1) / ramp_weeks, 0.0, 1.0)
-    if share.any() and scenario != "none":
+    if share.any() and (scenario != "none" or scenario_seed is not None):
         # A seed apart from the reference rows' (and per scenario), never reused.
         offset = 1 + sorted(SCENARIOS).index(scenario)
-        drifted = drift_scenario(
-            scenario, len(frame), seed=seed + 1_000_003 * offset, **period
-        ).frame
-        take = np.random.default_rng([seed, offset]).random(len(frame)) < share
+        if scenario_seed is None:
+            scenario_seed = seed + 1_000_003 * offset
+        drifted = drift_scenario(scenario, len(frame), seed=scenario_seed, **period)
+        if mixing == "random":
+            take = np.random.default_rng([seed, offset]).random(len(frame)) < share
+            source = np.flatnonzero(take)
+        else:
+            kept = rows_per_week - np.round(share * rows_per_week).astype(int)
+            take = np.arange(len(frame)) % rows_per_week >= kept
+            source = np.flatnonzero(take) - kept[take]
         columns = [*FEATURES, TARGET]
-        frame.loc[take, columns] = drifted.loc[take, columns].to_numpy()
-        frame = frame.astype({c: drifted[c].dtype for c in columns})
+        frame.loc[take, columns] = drifted.frame[columns].to_numpy()[source]
+        frame = frame.astype({c: drifted.frame[c].dtype for c in columns})
     return frame.assign(week=week, scenario_share=share)
 
 

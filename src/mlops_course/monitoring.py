@@ -307,47 +307,14 @@ def screen(
     )
 
 
-def gradual_mix(
-    weeks: int,
-    rows_per_week: int,
-    *,
-    scenario: str = "concept_drift",
-    seed: int = 100,
-) -> pd.DataFrame:
-    """Weekly batches whose share from ``scenario`` grows from 0 to 1 (``week``).
-
-    Two pools of ``weeks * rows_per_week`` rows are drawn once (reference-like
-    traffic and ``scenario`` traffic, each in time order); week ``w`` takes its
-    rows from the ``w``-th slice of each pool.
-    """
-    from mlops_course.data import drift_scenario, generate_applications
-
-    if weeks < 2 or rows_per_week < 1:
-        raise ValueError("need at least 2 weeks and 1 row a week")
-    n_rows = weeks * rows_per_week
-    calm = generate_applications(n_rows, seed=seed)
-    changed = drift_scenario(scenario, n_rows, seed=seed + 1_000).frame
-    batches = []
-    for week in range(weeks):
-        share = week / (weeks - 1)
-        n_new = round(share * rows_per_week)
-        start = week * rows_per_week
-        parts = []
-        if rows_per_week - n_new:
-            parts.append(calm.iloc[start : start + rows_per_week - n_new])
-        if n_new:
-            parts.append(changed.iloc[start : start + n_new])
-        batch = pd.concat(parts, ignore_index=True)
-        batch.insert(0, "week", week)
-        batch["drifted_share"] = share
-        batches.append(batch)
-    return pd.concat(batches, ignore_index=True)
-
-
 def weekly_summary(
     model: Any, weeks: pd.DataFrame, *, threshold: float
 ) -> pd.DataFrame:
-    """Per week: default rate, mean prediction, AUC and the cost at ``threshold``."""
+    """Per week: default rate, mean prediction, AUC and the cost at ``threshold``.
+
+    ``weeks`` is traffic from :func:`mlops_course.data.drifting_weeks`; its
+    ``scenario_share`` is reported as ``drifted_share``.
+    """
     from sklearn.metrics import roc_auc_score
 
     from mlops_course.modeling import expected_cost
@@ -359,7 +326,7 @@ def weekly_summary(
         rows.append(
             {
                 "week": int(week),
-                "drifted_share": float(batch["drifted_share"].iloc[0]),
+                "drifted_share": float(batch["scenario_share"].iloc[0]),
                 "default_rate": float(y.mean()),
                 "mean_prediction": float(np.mean(proba)),
                 "roc_auc": float(roc_auc_score(y, proba)),
