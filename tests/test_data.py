@@ -17,6 +17,7 @@ from mlops_course.data import (
     SENSITIVE,
     TARGET,
     drift_scenario,
+    drifting_weeks,
     generate_applications,
     ground_truth_probability,
     time_split,
@@ -174,3 +175,25 @@ def test_time_split_is_ordered_and_complete():
     assert valid["event_timestamp"].max() < test["event_timestamp"].min()
     assert np.isclose(len(test) / len(frame), 0.1, atol=0.01)
     assert set(CATEGORICAL_FEATURES) <= set(train.columns)
+
+
+def test_drifting_weeks_in_blocks_take_exact_shares_in_order():
+    """Chapter 13's traffic: a scenario's share grows from 0 to 1, exactly per week."""
+    blocks = {"onset_week": 1, "ramp_weeks": 4, "rows_per_week": 40, "seed": 3}
+    weeks = drifting_weeks(5, scenario="concept_drift", mixing="blocks", **blocks)
+    assert weeks.groupby("week").size().tolist() == [40] * 5
+    shares = weeks.groupby("week")["scenario_share"].first().tolist()
+    assert shares == [0.0, 0.25, 0.5, 0.75, 1.0]
+    again = drifting_weeks(5, scenario="concept_drift", mixing="blocks", **blocks)
+    assert weeks.equals(again)
+    novel = drifting_weeks(
+        3, scenario="new_category", onset_week=1, ramp_weeks=2, rows_per_week=400,
+        seed=3, mixing="blocks",
+    )  # fmt: skip
+    new = novel["loan_purpose"].eq(NEW_PURPOSE).groupby(novel["week"])
+    assert new.sum().tolist()[0] == 0 and new.mean().tolist()[2] > 0.1
+    # Half of week 1 is scenario rows: its last 200, the first of its own slice.
+    half = novel[novel["week"] == 1]
+    assert not half["loan_purpose"].iloc[:200].eq(NEW_PURPOSE).any()
+    with pytest.raises(ValueError, match="mixing"):
+        drifting_weeks(3, mixing="shuffle")

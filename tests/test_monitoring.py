@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 
 from mlops_course import data, modeling, monitoring
@@ -90,54 +88,17 @@ def test_mismatches_say_what_went_wrong():
     ]
 
 
-def test_gradual_mix_moves_from_reference_to_scenario():
-    weeks = monitoring.gradual_mix(5, 40, seed=3)
-    assert weeks.groupby("week").size().tolist() == [40] * 5
-    shares = weeks.groupby("week")["drifted_share"].first().tolist()
-    assert shares == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert weeks.equals(monitoring.gradual_mix(5, 40, seed=3))
-    novel = monitoring.gradual_mix(3, 400, scenario="new_category", seed=3)
-    new_purpose = novel["loan_purpose"].eq("buy_now_pay_later")
-    assert new_purpose.groupby(novel["week"]).sum().tolist()[0] == 0
-    assert new_purpose.groupby(novel["week"]).mean().tolist()[2] > 0.1
-    with pytest.raises(ValueError, match="2 weeks"):
-        monitoring.gradual_mix(1, 40)
-
-
 def test_weekly_summary_has_one_row_a_week():
     frame = data.generate_applications(1_500, seed=1)
     model = modeling.make_model("logreg").fit(*modeling.features_and_target(frame))
-    weeks = monitoring.gradual_mix(3, 300, seed=5)
+    weeks = data.drifting_weeks(
+        3, onset_week=1, ramp_weeks=2, rows_per_week=300, seed=5, mixing="blocks"
+    )
     summary = monitoring.weekly_summary(model, weeks, threshold=0.2)
     assert summary["week"].tolist() == [0, 1, 2]
     assert summary["drifted_share"].tolist() == [0.0, 0.5, 1.0]
     assert summary["default_rate"].between(0, 1).all()
     assert summary["roc_auc"].between(0.5, 1).all()
-
-
-# --------------------------------------------------------------- the book's copy
-def fake_report(library: str, ids: tuple[str, str]) -> str:
-    return (
-        f"<html><head><script>var metric_{ids[0]} = {{'id': '{ids[1]}'}};</script>"
-        f"</head><body><div id='root_metric_{ids[0]}'></div>"
-        f"<script>{library}</script></body></html>"
-    )
-
-
-def test_published_report_shares_the_library_and_has_stable_ids(tmp_path):
-    name, library = monitoring.evidently_library()
-    assert name.startswith("evidently-") and len(library) > 1_000_000
-    first = fake_report(library, ("ab" * 16, "01a21bce-6e14-746b-a106-6120b9f7a6a1"))
-    second = fake_report(library, ("cd" * 16, "01a21bce-67db-7bf0-9ffd-b9630bc021bc"))
-    one = monitoring.publish_report(first, tmp_path / "a" / "drift.html").read_text()
-    two = monitoring.publish_report(second, tmp_path / "b" / "drift.html").read_text()
-    assert one == two  # only the random ids differed
-    assert f'<script src="{name}"></script>' in one and library not in one
-    assert "ab" * 16 not in one and "6120b9f7a6a1" not in one
-    assert one.count("metric_") == 2  # both mentions renamed alike
-    assert (tmp_path / "a" / name).read_text() == library
-    with pytest.raises(ValueError, match="inlined library"):
-        monitoring.publish_report("<html></html>", tmp_path / "c.html")
 
 
 # ------------------------------------------------ the real Evidently on each scenario
@@ -176,63 +137,3 @@ def test_screen_agrees_with_the_reports_where_drift_is_borderline(
         batch = data.drift_scenario("covariate_shift", 400, seed=seed).frame
         report = monitoring.monitor(model, reference, batch).detection
         assert monitoring.screen(model, reference, batch) == report, seed
-
-
-@pytest.mark.slow
-def test_published_report_renders_offline_in_chromium(tmp_path, reference_and_model):
-    from playwright.sync_api import sync_playwright  # pinned: never a skip
-
-    from tests.browser import CHROMIUM_ARGS, find_chromium
-
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip("no Chromium on PATH")
-    reference, model = reference_and_model
-    batch = data.drift_scenario("covariate_shift", 1_000)
-    snapshot = monitoring.monitor(model, reference, batch.frame, with_labels=False)
-    html = snapshot.drift.get_html_str(as_iframe=False)
-    path = monitoring.publish_report(html, tmp_path / "drift.html")
-    outside, errors = [], []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-
-            def route(r) -> None:
-                if urlsplit(r.request.url).scheme in ("file", "data", "blob"):
-                    r.continue_()
-                else:
-                    outside.append(r.request.url)
-                    r.abort()
-
-            page.route("**/*", route)
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(path.as_uri(), wait_until="load")
-            page.wait_for_selector("svg.main-svg", timeout=30_000)
-            text = page.inner_text("body")
-        finally:
-            browser.close()
-    assert outside == [] and errors == []
-    assert "Drift is detected for 23.077% of columns (3 out of 13)" in text
-
-
-def test_book_reports_use_the_installed_evidently_library():
-    """The committed reports load the library of the Evidently in the lock.
-
-    The library itself is not in git (3.5 MB): the book build writes it from the
-    installed package (book/_ext/course_book.py), and so does the notebook.
-    """
-    from mlops_course.workspace import course_root
-
-    root = course_root()
-    assert root is not None
-    reports = root / "book" / "_extra" / "reports"
-    name, library = monitoring.evidently_library()
-    pages = sorted(reports.glob("*.html"))
-    assert pages, "chapter 13 writes its reports here (make outputs)"
-    assert len(library) > 1_000_000
-    for page in pages:
-        text = page.read_text(encoding="utf-8")
-        assert f'<script src="{name}"></script>' in text, page.name
-        assert "cdn." not in text and "https://" not in text.split("<body>")[0]

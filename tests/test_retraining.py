@@ -11,6 +11,7 @@ import pytest
 
 from mlops_course import data, modeling, retraining
 from mlops_course.retraining import Decision, RetrainingPolicy
+from mlops_course.retraining.simulation import ArrayLogistic, ScenarioStream
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 POLICY = RetrainingPolicy(
@@ -193,7 +194,7 @@ def test_drift_reference_refuses_small_or_empty_samples():
 
 
 def test_drifting_weeks_ramp_in_the_scenario():
-    weeks = retraining.drifting_weeks(
+    weeks = data.drifting_weeks(
         5, scenario="new_category", onset_week=1, ramp_weeks=2, rows_per_week=400,
         history_weeks=2,
     )  # fmt: skip
@@ -205,7 +206,7 @@ def test_drifting_weeks_ramp_in_the_scenario():
     assert len(weeks) == 7 * 400
     assert weeks[data.TIMESTAMP_COLUMN].is_monotonic_increasing
     # Two scenarios of one seed share every row before the onset.
-    other = retraining.drifting_weeks(
+    other = data.drifting_weeks(
         5, scenario="covariate_shift", onset_week=1, ramp_weeks=2, rows_per_week=400,
         history_weeks=2,
     )  # fmt: skip
@@ -218,13 +219,13 @@ def test_drifting_weeks_ramp_in_the_scenario():
 
 def test_the_simulations_model_is_the_course_pipeline():
     """The array version of make_model("logreg") gives the pipeline's probabilities."""
-    frame = retraining.drifting_weeks(
+    frame = data.drifting_weeks(
         3, scenario="covariate_shift", onset_week=1, rows_per_week=600
     )  # fmt: skip
-    stream = retraining.ScenarioStream(
+    stream = ScenarioStream(
         frame, label_delay_weeks=0, train_weeks=2, valid_weeks=1, reference_rows=2_000
     )
-    fitted = retraining.ArrayLogistic([stream.weeks[0]])
+    fitted = ArrayLogistic([stream.weeks[0]])
     pipeline = modeling.make_model("logreg").fit(
         *modeling.features_and_target(stream.frames[0])
     )
@@ -237,7 +238,7 @@ SIM = {"label_delay_weeks": 3, "train_weeks": 4, "valid_weeks": 1}
 
 @pytest.fixture(scope="module")
 def shifted_weeks() -> pd.DataFrame:
-    return retraining.drifting_weeks(
+    return data.drifting_weeks(
         12, scenario="covariate_shift", onset_week=2, ramp_weeks=1, rows_per_week=500,
         history_weeks=7,
     )  # fmt: skip

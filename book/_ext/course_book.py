@@ -88,7 +88,7 @@ def _evidently_library(app: Sphinx, exception: Exception | None) -> None:
     reports = Path(app.outdir) / "reports"
     if exception is not None or not any(reports.glob("*.html")):
         return
-    from mlops_course.monitoring import evidently_library
+    from mlops_course.book_reports import evidently_library
 
     name, library = evidently_library()
     (reports / name).write_text(library, encoding="utf-8")

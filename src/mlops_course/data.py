@@ -6,7 +6,8 @@ reference date, a sensitive attribute (``gender``) and a default label drawn
 from a known ground-truth model, so a notebook can compare what a model learnt
 with what is really there. Named drift scenarios produce a *current* batch
 whose drift is known in advance (:class:`DriftTruth`), so monitoring chapters
-can check that a detector found what was planted.
+can check that a detector found what was planted; :func:`drifting_weeks` lets
+a scenario take over week by week (the traffic of chapters 11 and 13).
 
 Nothing here reads the environment, the clock or the network: the same
 ``seed`` gives the same rows on every machine.
@@ -14,6 +15,7 @@ Nothing here reads the environment, the clock or the network: the same
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -296,6 +298,82 @@ def drift_scenario(
         )
     truth, shift = SCENARIOS[name]
     return ScenarioData(_generate(n_rows, seed, start, days, shift), truth)
+
+
+def drifting_weeks(
+    n_weeks: int,
+    *,
+    scenario: str = "covariate_shift",
+    onset_week: int = 8,
+    ramp_weeks: int = 4,
+    rows_per_week: int = 1_000,
+    history_weeks: int = 0,
+    seed: int = 0,
+    start: datetime = REFERENCE_DATE + timedelta(days=365),
+    mixing: str = "random",
+    scenario_seed: int | None = None,
+) -> pd.DataFrame:
+    """Applications week by week, in which ``scenario`` replaces the reference process.
+
+    Weeks ``-history_weeks .. -1`` come before ``start`` (the history the first
+    model learns from), weeks ``0 .. n_weeks - 1`` after it. Before
+    ``onset_week`` every row comes from the reference process; the share of
+    ``scenario`` rows then grows linearly to 100% over ``ramp_weeks`` weeks. The
+    frame has a ``week`` and a ``scenario_share`` column. The reference rows
+    depend on ``seed`` only, so two scenarios with one seed share their history
+    and every week before the onset.
+
+    ``mixing`` says which rows of a week come from ``scenario``: ``"random"``
+    (weeks by event time, each row a scenario row with the week's share as
+    probability) or ``"blocks"`` (weeks of exactly ``rows_per_week`` rows in
+    time order, the last ``round(share * rows_per_week)`` of them taken from the
+    scenario's rows of the same week). The scenario's rows are drawn with
+    ``scenario_seed`` (by default one apart from ``seed`` per scenario); given
+    explicitly, even ``"none"`` draws them (a second sample of the reference
+    process).
+    """
+    if n_weeks < 1 or rows_per_week < 1 or history_weeks < 0:
+        raise ValueError(
+            "n_weeks and rows_per_week must be at least 1, history_weeks >= 0"
+        )
+    if onset_week < 0 or ramp_weeks < 1:
+        raise ValueError("onset_week must be >= 0 and ramp_weeks >= 1")
+    if mixing not in ("random", "blocks"):
+        raise ValueError(f"mixing must be 'random' or 'blocks', got {mixing!r}")
+    total = n_weeks + history_weeks
+    first = start - timedelta(weeks=history_weeks)
+    period = {"start": first, "days": 7 * total}
+    frame = _reference_rows(total * rows_per_week, seed, first, 7 * total).copy()
+    if mixing == "random":
+        elapsed = frame[TIMESTAMP_COLUMN] - pd.Timestamp(first)
+        week = (elapsed // pd.Timedelta(weeks=1)).to_numpy().clip(0, total - 1)
+    else:
+        week = np.arange(len(frame)) // rows_per_week
+    week = week - history_weeks
+    share = np.clip((week - onset_week + 1) / ramp_weeks, 0.0, 1.0)
+    if share.any() and (scenario != "none" or scenario_seed is not None):
+        # A seed apart from the reference rows' (and per scenario), never reused.
+        offset = 1 + sorted(SCENARIOS).index(scenario)
+        if scenario_seed is None:
+            scenario_seed = seed + 1_000_003 * offset
+        drifted = drift_scenario(scenario, len(frame), seed=scenario_seed, **period)
+        if mixing == "random":
+            take = np.random.default_rng([seed, offset]).random(len(frame)) < share
+            source = np.flatnonzero(take)
+        else:
+            kept = rows_per_week - np.round(share * rows_per_week).astype(int)
+            take = np.arange(len(frame)) % rows_per_week >= kept
+            source = np.flatnonzero(take) - kept[take]
+        columns = [*FEATURES, TARGET]
+        frame.loc[take, columns] = drifted.frame[columns].to_numpy()[source]
+        frame = frame.astype({c: drifted.frame[c].dtype for c in columns})
+    return frame.assign(week=week, scenario_share=share)
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_rows(n_rows: int, seed: int, start: datetime, days: float):
+    """The reference process's rows (kept for the next scenario of the same seed)."""
+    return drift_scenario("none", n_rows, seed=seed, start=start, days=days).frame
 
 
 def time_split(

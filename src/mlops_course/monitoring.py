@@ -13,9 +13,9 @@ reuses :func:`monitor` as its trigger. The module holds plumbing only:
 - :func:`mismatches`: compare a detection with a scenario's
   :class:`~mlops_course.data.DriftTruth`;
 - :func:`screen`: the same verdict as :func:`monitor` without building a
-  report (no charts), for measuring the monitor over many batches;
-- :func:`publish_report`: a copy of a saved Evidently report for the book,
-  with the Evidently JavaScript library in one shared file next to it.
+  report (no charts), for measuring the monitor over many batches.
+
+The book's copies of the chapter's reports are :mod:`mlops_course.book_reports`.
 
 Evidently is imported inside the functions (it costs ~3 s), so importing this
 module is cheap.
@@ -23,11 +23,8 @@ module is cheap.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -310,47 +307,14 @@ def screen(
     )
 
 
-def gradual_mix(
-    weeks: int,
-    rows_per_week: int,
-    *,
-    scenario: str = "concept_drift",
-    seed: int = 100,
-) -> pd.DataFrame:
-    """Weekly batches whose share from ``scenario`` grows from 0 to 1 (``week``).
-
-    Two pools of ``weeks * rows_per_week`` rows are drawn once (reference-like
-    traffic and ``scenario`` traffic, each in time order); week ``w`` takes its
-    rows from the ``w``-th slice of each pool.
-    """
-    from mlops_course.data import drift_scenario, generate_applications
-
-    if weeks < 2 or rows_per_week < 1:
-        raise ValueError("need at least 2 weeks and 1 row a week")
-    n_rows = weeks * rows_per_week
-    calm = generate_applications(n_rows, seed=seed)
-    changed = drift_scenario(scenario, n_rows, seed=seed + 1_000).frame
-    batches = []
-    for week in range(weeks):
-        share = week / (weeks - 1)
-        n_new = round(share * rows_per_week)
-        start = week * rows_per_week
-        parts = []
-        if rows_per_week - n_new:
-            parts.append(calm.iloc[start : start + rows_per_week - n_new])
-        if n_new:
-            parts.append(changed.iloc[start : start + n_new])
-        batch = pd.concat(parts, ignore_index=True)
-        batch.insert(0, "week", week)
-        batch["drifted_share"] = share
-        batches.append(batch)
-    return pd.concat(batches, ignore_index=True)
-
-
 def weekly_summary(
     model: Any, weeks: pd.DataFrame, *, threshold: float
 ) -> pd.DataFrame:
-    """Per week: default rate, mean prediction, AUC and the cost at ``threshold``."""
+    """Per week: default rate, mean prediction, AUC and the cost at ``threshold``.
+
+    ``weeks`` is traffic from :func:`mlops_course.data.drifting_weeks`; its
+    ``scenario_share`` is reported as ``drifted_share``.
+    """
     from sklearn.metrics import roc_auc_score
 
     from mlops_course.modeling import expected_cost
@@ -362,7 +326,7 @@ def weekly_summary(
         rows.append(
             {
                 "week": int(week),
-                "drifted_share": float(batch["drifted_share"].iloc[0]),
+                "drifted_share": float(batch["scenario_share"].iloc[0]),
                 "default_rate": float(y.mean()),
                 "mean_prediction": float(np.mean(proba)),
                 "roc_auc": float(roc_auc_score(y, proba)),
@@ -370,67 +334,3 @@ def weekly_summary(
             }
         )
     return pd.DataFrame(rows)
-
-
-# ------------------------------------------------------------------- the book's copy
-_HEX = "0-9a-f"
-_RANDOM_ID = re.compile(
-    rf"(?<![{_HEX}])(?:[{_HEX}]{{32}}|[{_HEX}]{{8}}(?:-[{_HEX}]{{4}}){{3}}-[{_HEX}]{{12}})"
-    rf"(?![{_HEX}])"
-)
-
-
-def evidently_library() -> tuple[str, str]:
-    """The file name and text of the JavaScript library Evidently inlines."""
-    import evidently
-
-    static = Path(evidently.__file__).parent / "nbextension" / "static" / "index.js"
-    return f"evidently-{evidently.__version__}.js", static.read_text(encoding="utf-8")
-
-
-def _stable_ids(page: str, salt: str) -> str:
-    """Each random id (hex or UUID) replaced by one derived from its rank."""
-    seen: dict[str, str] = {}
-
-    def replace(match: re.Match) -> str:
-        old = match.group(0)
-        if old not in seen:
-            digest = hashlib.sha256(f"{salt}-{len(seen)}".encode()).hexdigest()
-            if "-" in old:
-                digest = "-".join(
-                    (
-                        digest[:8],
-                        digest[8:12],
-                        digest[12:16],
-                        digest[16:20],
-                        digest[20:32],
-                    )
-                )
-            seen[old] = digest[: len(old)]
-        return seen[old]
-
-    return _RANDOM_ID.sub(replace, page)
-
-
-def publish_report(html: str, path: str | Path) -> Path:
-    """Write an Evidently HTML report for the book, its library in a shared file.
-
-    Evidently's ``save_html`` inlines its 3.5 MB JavaScript library in every
-    report. Here the library goes once into ``evidently-<version>.js`` next to
-    ``path`` (loaded by a classic ``<script src>``, so the report still opens
-    from disk, offline). Random ids (dashboard, widgets) are replaced by ids
-    derived from their order, so the same data gives the same bytes.
-    """
-    path = Path(path)
-    name, library = evidently_library()
-    block = f"<script>{library}</script>"
-    if html.count(block) != 1:
-        raise ValueError("expected Evidently's inlined library once in this HTML")
-    page = html.replace(block, f'<script src="{name}"></script>')
-    page = _stable_ids(page, path.stem)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lib_path = path.parent / name
-    if not lib_path.exists() or lib_path.read_text(encoding="utf-8") != library:
-        lib_path.write_text(library, encoding="utf-8")
-    path.write_text(page, encoding="utf-8")
-    return path
