@@ -105,7 +105,7 @@ class PapermillRun(pytest.Item):
     def runtest(self) -> None:
         import papermill as pm
 
-        from tests.nbchecks import ci_parameters, output_problems, read
+        from tools.nbchecks import ci_parameters, output_problems, read
 
         notebook = self.path
         with tempfile.TemporaryDirectory(prefix="papermill-") as tmp:

@@ -19,7 +19,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from tests.nbchecks import ROOT, output_problems, read
+from tools.nbchecks import ROOT, output_problems, read
 
 FIXTURES = ROOT / "tests" / "fixtures"
 OFFLINE_RUN = bool(

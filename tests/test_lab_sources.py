@@ -9,7 +9,6 @@ notebook to this form; these checks keep it that way.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import IPython.display
 import nbformat
 import pytest
 
-from tests.nbchecks import ROOT, read
+from tools import lab_ready
+from tools.nbchecks import ROOT, read
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PAGES = sorted((ROOT / "book").glob("*.md"))
@@ -195,15 +195,6 @@ def _index(cells, cell) -> int:
     return next(i for i, c in enumerate(cells) if c is cell)
 
 
-def _lab_ready():
-    spec = importlib.util.spec_from_file_location(
-        "lab_ready", ROOT / "tools" / "lab_ready.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_lab_ready_converts_a_chapter_and_is_idempotent(tmp_path, monkeypatch):
     md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
     nb = nbformat.v4.new_notebook()
@@ -222,7 +213,7 @@ def test_lab_ready_converts_a_chapter_and_is_idempotent(tmp_path, monkeypatch):
     ]
     path = tmp_path / "01_test.ipynb"
     nbformat.write(nb, path)
-    tool = _lab_ready()
+    tool = lab_ready
     assert tool.convert_notebook(path) is True
     cells = read(path).cells
     sources = [c.source for c in cells]

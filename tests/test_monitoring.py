@@ -182,7 +182,7 @@ def test_screen_agrees_with_the_reports_where_drift_is_borderline(
 def test_published_report_renders_offline_in_chromium(tmp_path, reference_and_model):
     from playwright.sync_api import sync_playwright  # pinned: never a skip
 
-    from tests.browser import CHROMIUM_ARGS, find_chromium
+    from tools.browser import CHROMIUM_ARGS, find_chromium
 
     chromium = find_chromium()
     if chromium is None:

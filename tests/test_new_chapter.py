@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 
 import pytest
 
 from mlops_course.shell import tool
-from tests.nbchecks import (
+from tools import execute, new_chapter
+from tools.nbchecks import (
     NOTEBOOK_NAME,
     ROOT,
     anti_pattern_problems,
@@ -20,18 +20,9 @@ from tests.nbchecks import (
 )
 
 
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def chapter(tmp_path, capsys):
-    _tool("new_chapter").main(
-        ["42", "answer_key", "The answer key", "--root", str(tmp_path)]
-    )
+    new_chapter.main(["42", "answer_key", "The answer key", "--root", str(tmp_path)])
     return tmp_path / "notebooks" / "42_answer_key.ipynb", capsys.readouterr().out
 
 
@@ -68,7 +59,6 @@ def test_skeleton_passes_ruff_with_the_repo_config(chapter):
 
 
 def test_refuses_to_overwrite_and_rejects_bad_names(chapter, tmp_path):
-    new_chapter = _tool("new_chapter")
     for argv in (
         ["42", "answer_key", "Again"],  # exists
         ["8", "x", "One digit"],
@@ -83,7 +73,7 @@ def test_refuses_to_overwrite_and_rejects_bad_names(chapter, tmp_path):
 @pytest.mark.slow
 def test_skeleton_runs_and_stores_clean_outputs(chapter):
     path, _ = chapter
-    _tool("execute").execute(path)  # what `make outputs` does
+    execute.execute(path)  # what `make outputs` does
     nb = read(path)
     assert output_problems(nb) == []
     code = [c for c in nb.cells if c.cell_type == "code"]

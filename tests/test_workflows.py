@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.nbchecks import ROOT
+from tools.nbchecks import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 CHECK = [
@@ -135,8 +135,8 @@ def test_release_workflow_checks_builds_and_attaches_the_book_on_a_tag():
     order = [
         next(i for i, text in enumerate(names) if needle in text)
         for needle in (
-            "release.py check",
-            "release.py pin-binder",
+            "tools.release check",
+            "tools.release pin-binder",
             "make book",
             "tar -czf",
             "gh release create",

@@ -1,7 +1,7 @@
 """Execute notebooks in place so their stored outputs are fresh (`make outputs`).
 
-    python tools/execute.py notebooks                  # every notebook in the folder
-    python tools/execute.py notebooks/01_notebook_model.ipynb
+    python -m tools.execute notebooks                  # every notebook in the folder
+    python -m tools.execute notebooks/01_notebook_model.ipynb
 
 Runs each notebook top to bottom in a fresh kernel with the notebook's own
 (default) parameters, from the notebooks/ folder, exactly as nbval will re-run
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from pair import sync
+
+from tools.pair import sync
 
 KERNELSPEC = {
     "display_name": "Python 3 (ipykernel)",

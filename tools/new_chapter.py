@@ -1,6 +1,6 @@
 """Write the skeleton of a new chapter notebook (`make chapter`).
 
-    python tools/new_chapter.py 08 feature_store "Feature stores with Feast"
+    python -m tools.new_chapter 08 feature_store "Feature stores with Feast"
 
 Writes notebooks/NN_slug.ipynb with the chapter pattern (title and learning
 objectives, one `parameters` cell, the workspace cell, a glued number, a
@@ -19,6 +19,8 @@ from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from tools.nbchecks import chapter_row, format_row
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELSPEC = {
@@ -137,9 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     nbformat.validate(nb)
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
-
-    sys.path.insert(0, str(ROOT))
-    from tests.nbchecks import chapter_row, format_row
 
     print(f"wrote notebooks/{name}.ipynb (no outputs yet)\n")
     print("add to _toc.yml, in its part's `sections:`:")

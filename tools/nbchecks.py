@@ -6,7 +6,6 @@ import ast
 import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 
 import jupytext
 import nbformat
@@ -82,14 +81,6 @@ def output_problems(nb) -> list[str]:
 def read(path: Path):
     """A notebook file as an nbformat v4 node."""
     return nbformat.read(path, as_version=4)
-
-
-def lock_tool() -> ModuleType:
-    """tools/lock.py as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("lock", ROOT / "tools" / "lock.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def structure_problems(nb) -> list[str]:
