@@ -81,7 +81,7 @@ bench-serving: venv
 ## Peak memory of each notebook at its defaults, kernel and every process it starts
 ## (prints a table; not part of `make test`; NB=notebooks/14_x.ipynb for one).
 bench-memory: venv
-	tools/offline $(BIN)/python benchmarks/memory.py $(if $(filter-out notebooks,$(NB)),$(NB)) $(BENCH_ARGS)
+	tools/offline $(BIN)/python -m benchmarks.memory $(if $(filter-out notebooks,$(NB)),$(NB)) $(BENCH_ARGS)
 
 ## Install the repository's offline pre-commit hooks into .git/hooks.
 hooks: venv

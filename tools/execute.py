@@ -20,13 +20,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from tools.nbchecks import CELL_TIMEOUT_S, KERNELSPEC
 from tools.pair import sync
-
-KERNELSPEC = {
-    "display_name": "Python 3 (ipykernel)",
-    "language": "python",
-    "name": "python3",
-}
 
 
 def execute(path: Path) -> float:
@@ -35,15 +30,15 @@ def execute(path: Path) -> float:
     started = time.perf_counter()
     client = NotebookClient(
         nb,
-        timeout=900,
-        kernel_name="python3",
+        timeout=CELL_TIMEOUT_S,
+        kernel_name=KERNELSPEC["name"],
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
     )
     client.execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-    nb.metadata["kernelspec"] = KERNELSPEC
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata.pop("widgets", None)
     nb.metadata.pop("jupytext", None)
     nbformat.write(nb, path)

@@ -17,6 +17,15 @@ from mlops_course import hygiene
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "mlops_course"
 NOTEBOOK_NAME = re.compile(r"\d\d_[a-z0-9_]+\.ipynb")
+#: The kernel every chapter is stored with and runs on.
+KERNELSPEC = {
+    "display_name": "Python 3 (ipykernel)",
+    "language": "python",
+    "name": "python3",
+}
+#: The longest one notebook cell may run, in seconds, wherever a chapter runs:
+#: `make outputs`, papermill and nbval in the suite, `make bench-memory`.
+CELL_TIMEOUT_S = 900
 CHAPTER_MAP_START = "<!-- chapter-map:start -->"
 CHAPTER_MAP_END = "<!-- chapter-map:end -->"
 CHAPTER_MAP_HEADER = (
@@ -90,8 +99,8 @@ def structure_problems(nb) -> list[str]:
         nbformat.validate(nb)
     except nbformat.ValidationError as error:
         problems.append(f"not a valid notebook: {error.message}")
-    if nb.metadata.get("kernelspec", {}).get("name") != "python3":
-        problems.append("kernelspec must be python3")
+    if nb.metadata.get("kernelspec", {}).get("name") != KERNELSPEC["name"]:
+        problems.append(f"kernelspec must be {KERNELSPEC['name']}")
     marked = [i for i, c in enumerate(nb.cells) if "parameters" in tags(c)]
     if len(marked) != 1:
         problems.append(f"expected one cell tagged 'parameters', got cells {marked}")
