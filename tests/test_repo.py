@@ -266,11 +266,23 @@ def test_binder_installs_the_course_package():
 
 
 def test_ci_runs_the_readme_test_command():
+    """.ci/run runs the README's test command, and the CI workflow runs .ci/run."""
+    import yaml
+
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make book" in readme
-    assert re.search(r"^make test\b", ci, re.M), (
-        ".ci/run must call the README's test command"
+    assert re.search(r'^make test "\$@"$', ci, re.M), (
+        ".ci/run must call the README's test command, passing its arguments on"
+    )
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    commands = [
+        step.get("run", "").strip()
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+    ]
+    assert any(re.match(r"bash \.ci/run\b", c) for c in commands), (
+        ".github/workflows/ci.yml must run .ci/run, the one definition of a CI run"
     )
 
 
