@@ -64,15 +64,15 @@ lab: venv
 
 ## Re-execute notebooks in place and store their outputs (NB=notebooks/01_x.ipynb for one).
 outputs: venv
-	tools/offline $(BIN)/python tools/execute.py $(NB)
+	tools/offline $(BIN)/python -m tools.execute $(NB)
 
 ## Bring each notebook and its MyST text source in step; the newer file wins (NB=one).
 sync: venv
-	$(BIN)/python tools/pair.py $(if $(filter-out notebooks,$(NB)),$(NB))
+	$(BIN)/python -m tools.pair $(if $(filter-out notebooks,$(NB)),$(NB))
 
 ## Skeleton of a new chapter: make chapter NN=08 SLUG=feature_store TITLE="Feature stores"
 chapter: venv
-	$(BIN)/python tools/new_chapter.py "$(NN)" "$(SLUG)" "$(TITLE)"
+	$(BIN)/python -m tools.new_chapter "$(NN)" "$(SLUG)" "$(TITLE)"
 
 ## Serving benchmark on loopback (prints a table; not part of `make test`).
 bench-serving: venv
@@ -81,7 +81,7 @@ bench-serving: venv
 ## Peak memory of each notebook at its defaults, kernel and every process it starts
 ## (prints a table; not part of `make test`; NB=notebooks/14_x.ipynb for one).
 bench-memory: venv
-	tools/offline $(BIN)/python benchmarks/memory.py $(if $(filter-out notebooks,$(NB)),$(NB)) $(BENCH_ARGS)
+	tools/offline $(BIN)/python -m benchmarks.memory $(if $(filter-out notebooks,$(NB)),$(NB)) $(BENCH_ARGS)
 
 ## Install the repository's offline pre-commit hooks into .git/hooks.
 hooks: venv
@@ -89,7 +89,7 @@ hooks: venv
 
 ## Re-resolve requirements.in into requirements.lock and derive the environment files.
 lock: venv
-	$(BIN)/python tools/lock.py
+	$(BIN)/python -m tools.lock
 
 clean:
 	rm -rf _build .workspace .pytest_cache
@@ -97,11 +97,11 @@ clean:
 ## Load every page of the built book in headless Chromium: console errors, broken links,
 ## missing images, undrawn diagrams, requests beyond loopback (screenshots: _build/screenshots).
 check-book: book
-	tools/offline $(BIN)/python -m tests.browser _build/html
+	tools/offline $(BIN)/python -m tools.browser _build/html
 
 ## Re-fetch the pinned mermaid.js into book/_static (npm) and verify its SHA-256.
 vendor-mermaid: venv
-	$(BIN)/python tools/vendor_mermaid.py
+	$(BIN)/python -m tools.vendor_mermaid
 
 ## Every pre-commit hook on every file (ruff, hadolint, large/model files, notebook outputs).
 lint: venv

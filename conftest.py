@@ -50,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     for name, value in determinism_env().items():
         os.environ.setdefault(name, value)
+    _nbval_cell_timeout(config)
     # Kernels started by papermill and nbval inherit this root. Each worker has
     # its own, so notebooks on different workers never meet; a notebook's two
     # runs happen on one worker, so the second sees what the first left.
@@ -68,6 +69,20 @@ def pytest_configure(config: pytest.Config) -> None:
     # makes a feast_metrics_* folder that Feast deletes in an atexit handler.
     (root / "tmp").mkdir()
     os.environ["TMPDIR"] = str(root / "tmp")
+
+
+def _nbval_cell_timeout(config: pytest.Config) -> None:
+    """nbval's per-cell timeout is the course's (unless given on the command line)."""
+    from tools.nbchecks import CELL_TIMEOUT_S
+
+    given = [
+        *config.invocation_params.args,
+        *os.environ.get("PYTEST_ADDOPTS", "").split(),
+    ]
+    if hasattr(config.option, "nbval_cell_timeout") and not any(
+        arg.startswith("--nbval-cell-timeout") for arg in given
+    ):
+        config.option.nbval_cell_timeout = CELL_TIMEOUT_S
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -105,7 +120,13 @@ class PapermillRun(pytest.Item):
     def runtest(self) -> None:
         import papermill as pm
 
-        from tests.nbchecks import ci_parameters, output_problems, read
+        from tools.nbchecks import (
+            CELL_TIMEOUT_S,
+            KERNELSPEC,
+            ci_parameters,
+            output_problems,
+            read,
+        )
 
         notebook = self.path
         with tempfile.TemporaryDirectory(prefix="papermill-") as tmp:
@@ -116,9 +137,9 @@ class PapermillRun(pytest.Item):
                     str(executed),
                     parameters=ci_parameters(notebook.stem),
                     cwd=str(notebook.parent),
-                    kernel_name="python3",
+                    kernel_name=KERNELSPEC["name"],
                     progress_bar=False,
-                    execution_timeout=900,
+                    execution_timeout=CELL_TIMEOUT_S,
                 )
             except pm.PapermillExecutionError as error:
                 raise NotebookProblem(f"papermill run failed:\n{error}") from None

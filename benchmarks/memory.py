@@ -1,8 +1,8 @@
 """Peak memory of each notebook at its default parameters (`make bench-memory`).
 
-    .venv/bin/python benchmarks/memory.py                       # every chapter
-    .venv/bin/python benchmarks/memory.py notebooks/14_distributed_training.ipynb
-    .venv/bin/python benchmarks/memory.py --json memory.json --budget-mb 1200
+    .venv/bin/python -m benchmarks.memory                       # every chapter
+    .venv/bin/python -m benchmarks.memory notebooks/14_distributed_training.ipynb
+    .venv/bin/python -m benchmarks.memory --json memory.json --budget-mb 1200
 
 Each notebook runs alone, top to bottom, in a fresh kernel with its own
 (default) parameters, as a learner on Binder would run it, in a throw-away
@@ -40,6 +40,8 @@ from pathlib import Path
 import nbformat
 import psutil
 from nbclient import NotebookClient
+
+from tools.nbchecks import CELL_TIMEOUT_S, KERNELSPEC
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A public Binder gives about 2 GB in all; JupyterLab takes its own share.
@@ -113,8 +115,8 @@ def measure(path: Path) -> tuple[Peak, float]:
         try:
             NotebookClient(
                 nb,
-                timeout=900,
-                kernel_name="python3",
+                timeout=CELL_TIMEOUT_S,
+                kernel_name=KERNELSPEC["name"],
                 resources={"metadata": {"path": str(path.parent)}},
             ).execute()
         finally:

@@ -1,7 +1,7 @@
 """The book builds with warnings as errors, and every page works in a browser, offline.
 
 The book is built once per module (fresh, so no incremental build hides a
-warning); the browser tests load that build in Debian's Chromium (tests/browser.py)
+warning); the browser tests load that build in Debian's Chromium (tools/browser.py)
 and keep screenshots of key pages in `_build/screenshots/`.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import browser
-from tests.nbchecks import ROOT, toc_files
+from tools import browser
+from tools.nbchecks import ROOT, toc_files
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
@@ -120,9 +120,11 @@ def test_browser_check_catches_broken_pages(tmp_path):
 
 
 def test_vendored_mermaid_matches_its_pin():
-    spec = ROOT / "tools" / "vendor_mermaid.py"
     done = subprocess.run(
-        [sys.executable, str(spec), "--check"], capture_output=True, text=True
+        [sys.executable, "-m", "tools.vendor_mermaid", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -38,7 +38,7 @@ def test_published_report_shares_the_library_and_has_stable_ids(tmp_path):
 def test_published_report_renders_offline_in_chromium(tmp_path):
     from playwright.sync_api import sync_playwright  # pinned: never a skip
 
-    from tests.browser import CHROMIUM_ARGS, find_chromium
+    from tools.browser import CHROMIUM_ARGS, find_chromium
 
     chromium = find_chromium()
     if chromium is None:

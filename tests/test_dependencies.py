@@ -24,7 +24,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.nbchecks import ROOT, lock_tool, read
+from tools import lock
+from tools.nbchecks import ROOT, read
 
 #: Folders whose Python files count as the course's code.
 CODE_FOLDERS = ("src", "tests", "tools", "benchmarks", "book/_ext", "starters")
@@ -36,7 +37,7 @@ NOT_IMPORTED = {
     "jupyterlab": ("`make lab` opens the chapters in it", "Makefile", "jupyter lab"),
     "ipykernel": (
         "the chapters' kernel: papermill, nbval and JupyterLab start it",
-        "tools/execute.py",
+        "tools/nbchecks.py",
         "Python 3 (ipykernel)",
     ),
     "ipywidgets": (
@@ -91,7 +92,6 @@ NOT_IMPORTED = {
 
 
 def top_level_requirements() -> list[str]:
-    lock = lock_tool()
     lines = (ROOT / "requirements.in").read_text().splitlines()
     return [name for name in map(lock.requirement_name, lines) if name]
 

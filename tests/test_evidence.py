@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.nbchecks import ROOT, read, tags, toc_files, toc_notebooks
+from tools.nbchecks import ROOT, read, tags, toc_files, toc_notebooks
 
 PAGES = ["book/interview", "book/mistakes", "book/self_check"]
 PREFIX = "evidence-"

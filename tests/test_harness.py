@@ -19,7 +19,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from tests.nbchecks import ROOT, output_problems, read
+from tools.nbchecks import CELL_TIMEOUT_S, ROOT, output_problems, read
 
 FIXTURES = ROOT / "tests" / "fixtures"
 OFFLINE_RUN = bool(
@@ -100,6 +100,11 @@ def test_nbval_fails_on_a_changed_stored_metric(tmp_path):
     done = _nbval("changed_output.ipynb", tmp_path)
     assert done.returncode == 1, done.stdout[-3000:]
     assert "14.9999" in done.stdout and "15.0" in done.stdout
+
+
+def test_nbval_gives_each_cell_the_course_timeout(request):
+    """The one timeout of tools.nbchecks, set by conftest.py (nbval's is 2000 s)."""
+    assert request.config.option.nbval_cell_timeout == CELL_TIMEOUT_S
 
 
 @pytest.mark.slow

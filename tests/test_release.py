@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from mlops_course.servers import serve
-from tests.nbchecks import ROOT
 from tools import release
+from tools.nbchecks import ROOT
 
 PAGES = ["book/changelog.md", "book/tool_landscape.md", "book/certifications.md"]
 LAB_CONFIG = ROOT / "binder" / "jupyter-config"
@@ -102,7 +102,7 @@ def test_pin_binder_points_the_launch_buttons_at_the_tag(tree):
 
 def test_the_command_line_says_why_and_exits_1():
     done = subprocess.run(
-        [sys.executable, "tools/release.py", "check", "v0.0.0"],
+        [sys.executable, "-m", "tools.release", "check", "v0.0.0"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -110,7 +110,13 @@ def test_the_command_line_says_why_and_exits_1():
     assert done.returncode == 1
     assert "tag v0.0.0 does not name pyproject.toml's version" in done.stderr
     notes = subprocess.run(
-        [sys.executable, "tools/release.py", "notes", f"v{release.project_version()}"],
+        [
+            sys.executable,
+            "-m",
+            "tools.release",
+            "notes",
+            f"v{release.project_version()}",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

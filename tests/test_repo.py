@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from mlops_course.shell import tool
-from tests.nbchecks import (
+from tools import lock
+from tools.nbchecks import (
     CHAPTER_MAP_END,
     CHAPTER_MAP_HEADER,
     CHAPTER_MAP_START,
@@ -20,7 +21,6 @@ from tests.nbchecks import (
     ci_parameters,
     fence_problems,
     format_row,
-    lock_tool,
     output_problems,
     pair_problems,
     read,
@@ -147,18 +147,16 @@ def test_ci_parameters_name_existing_notebooks_and_parameters():
 
 
 def test_environment_files_are_derived_from_the_lock():
-    lock = lock_tool()
     text = (ROOT / "requirements.lock").read_text()
     assert (ROOT / "environment.yml").read_text() == lock.render_environment(
         text, binder=False
     ), "environment.yml drifted from requirements.lock: run `make lock`"
     assert (ROOT / "binder" / "environment.yml").read_text() == lock.render_environment(
         text, binder=True
-    ), "binder/environment.yml drifted: run `python tools/lock.py --envs`"
+    ), "binder/environment.yml drifted: run `python -m tools.lock --envs`"
 
 
 def test_binder_leaves_out_only_what_learners_never_import():
-    lock = lock_tool()
     pinned = lock.pinned_names((ROOT / "requirements.lock").read_text())
     binder = (ROOT / "binder" / "environment.yml").read_text()
     for name in lock.BINDER_LEAVES_OUT:
@@ -173,7 +171,6 @@ def test_binder_leaves_out_only_what_learners_never_import():
 
 
 def test_lock_pins_every_top_level_requirement():
-    lock = lock_tool()
     pinned = lock.pinned_names((ROOT / "requirements.lock").read_text())
     lines = (ROOT / "requirements.in").read_text().splitlines()
     wanted = [name for name in map(lock.requirement_name, lines) if name]
@@ -185,7 +182,6 @@ def test_lock_pins_every_top_level_requirement():
 
 
 def test_lock_records_hashes_for_every_exact_pin():
-    lock = lock_tool()
     text = (ROOT / "requirements.lock").read_text()
     assert len(lock.pins(text)) > 100
     bad = lock.unpinned_or_unhashed(text)
@@ -199,7 +195,6 @@ def test_torch_is_pinned_exactly_and_its_dependencies_are_locked():
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    lock = lock_tool()
     torch_pins = [Requirement(p) for p in lock.pins(lock.TORCH.read_text())]
     assert torch_pins and all(r.name == "torch" for r in torch_pins)
     for req in torch_pins:
@@ -220,7 +215,6 @@ def test_torch_is_pinned_exactly_and_its_dependencies_are_locked():
 
 
 def test_lock_checks_catch_a_missing_hash_and_a_loose_pin():
-    lock = lock_tool()
     text = "\n".join(
         ["a==1.0 \\", "    --hash=sha256:00", "b==2.0", "    # via a"]
         + ["c>=1 \\", "    --hash=sha256:11"]
@@ -272,11 +266,23 @@ def test_binder_installs_the_course_package():
 
 
 def test_ci_runs_the_readme_test_command():
+    """.ci/run runs the README's test command, and the CI workflow runs .ci/run."""
+    import yaml
+
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make book" in readme
-    assert re.search(r"^make test\b", ci, re.M), (
-        ".ci/run must call the README's test command"
+    assert re.search(r'^make test "\$@"$', ci, re.M), (
+        ".ci/run must call the README's test command, passing its arguments on"
+    )
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    commands = [
+        step.get("run", "").strip()
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+    ]
+    assert any(re.match(r"bash \.ci/run\b", c) for c in commands), (
+        ".github/workflows/ci.yml must run .ci/run, the one definition of a CI run"
     )
 
 

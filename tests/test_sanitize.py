@@ -17,7 +17,7 @@ import sys
 import pytest
 from nbval.plugin import get_sanitize_patterns
 
-from tests.nbchecks import ROOT
+from tools.nbchecks import ROOT
 
 CONFIG = ROOT / "tests" / "sanitize.cfg"
 FIXTURE = ROOT / "tests" / "fixtures" / "sanitizer_rules.ipynb"

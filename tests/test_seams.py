@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.nbchecks import ROOT, read
+from tools.nbchecks import ROOT, read
 
-#: Top-level names of the repository's own modules (``tests.nbchecks``...).
+#: Top-level names of the repository's own modules (``tools.nbchecks``...).
 COURSE_MODULES = ("mlops_course", "tests", "tools", "benchmarks", "conftest")
 
 #: Folders whose Python files are checked (the root conftest.py is added).
@@ -215,8 +215,8 @@ def test_no_chapter_uses_the_packages_private_names():
             "monkeypatch.setattr(..., '_TAG_UNSAFE') (private to mlops_course.gates)",
         ),
         (
-            "from tests.nbchecks import _is_module",
-            "from tests.nbchecks import _is_module",
+            "from tools.nbchecks import _is_module",
+            "from tools.nbchecks import _is_module",
         ),
     ],
 )

@@ -23,7 +23,7 @@ import nbformat
 import pytest
 import yaml
 
-from tests.nbchecks import ROOT
+from tools.nbchecks import ROOT
 
 BASELINE = ROOT / ".secrets.baseline"
 HOOK = str(Path(sys.executable).parent / "detect-secrets-hook")

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from mlops_course import pipeline
-from tests.nbchecks import ROOT
+from tools.nbchecks import ROOT
 
 STARTERS = {
     "drift-retraining": pipeline.TEMPLATE,

@@ -8,6 +8,7 @@ their content is checked here.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.nbchecks import ROOT
+from tools.nbchecks import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 CHECK = [
@@ -72,14 +73,54 @@ def test_workflows_match_the_github_workflow_schema(tmp_path):
     assert failing == {str(broken)}, output
 
 
+def ci_run_step(workflow: dict, job: str) -> dict:
+    """The one step of `job` that runs .ci/run, the definition of a CI test run."""
+    found = [s for s in workflow["jobs"][job]["steps"] if ".ci/run" in s.get("run", "")]
+    assert len(found) == 1, f"{job}: {len(found)} steps run .ci/run"
+    return found[0]
+
+
 def test_ci_runs_the_readme_test_command_on_push_and_pull_request():
     ci = load("ci.yml")
     assert {"push", "pull_request"} <= set(ci["on"])
-    assert re.search(r"^make test\b", runs(ci), re.M)
-    assert "apt-get install" in runs(ci) and "chromium" in runs(ci)
-    assert "actions/checkout" in uses(ci)
+    assert re.fullmatch(
+        r"bash \.ci/run( PYTEST_ARGS=\S+)?", ci_run_step(ci, "test")["run"]
+    )
+    # .ci/run is the one definition: no second list of packages, no second command
+    assert "apt-get" not in runs(ci) and not re.search(r"^make test\b", runs(ci), re.M)
+    assert uses(ci).index("actions/checkout") == 0
+    assert "actions/cache" in uses(ci) and "actions/upload-artifact" in uses(ci)
     (job,) = ci["jobs"].values()
     assert "3.11" in job["container"]
+
+
+@pytest.mark.parametrize(
+    ("name", "job", "report"),
+    [
+        ("ci.yml", "test", "_build/test-report.xml"),
+        ("upstream.yml", "test", "_build/upstream/test-report.xml"),
+    ],
+)
+def test_the_workflow_step_runs_make_test_through_ci_run(name, job, report, tmp_path):
+    """Run the step's command as the runner would, with `make` recording its call
+    and the Debian programs present (so nothing is installed)."""
+    step = ci_run_step(load(name), job)
+    record = tmp_path / "make-args"
+    for program in ("make", "chromium", "redis-server"):
+        stub = tmp_path / program
+        stub.write_text(f'#!/bin/sh\necho "{program} $*" >> {record}\n')
+        stub.chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", step["run"]],
+        cwd=ROOT,
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert record.read_text() == f"make test PYTEST_ARGS=--junitxml={report}\n"
+    assert "installing" not in done.stdout
 
 
 def test_pages_workflow_builds_and_deploys_the_book_from_main():
@@ -104,7 +145,10 @@ def test_weekly_workflow_tests_the_newest_releases_and_reports():
     assert "schedule" in upstream["on"] and "workflow_dispatch" in upstream["on"]
     script = runs(upstream)
     assert "--upgrade requirements.in" in script
-    assert re.search(r"^make test\b", script, re.M)
+    steps_ = upstream["jobs"]["test"]["steps"]
+    resolve = next(i for i, s in enumerate(steps_) if "--upgrade" in s.get("run", ""))
+    assert steps_.index(ci_run_step(upstream, "test")) > resolve  # tests the new lock
+    assert "apt-get" not in script and not re.search(r"^make test\b", script, re.M)
     assert "actions/upload-artifact" in uses(upstream)
     assert upstream["jobs"]["report"]["if"] == "failure()"
     assert upstream["jobs"]["report"]["permissions"] == {"issues": "write"}
@@ -135,8 +179,8 @@ def test_release_workflow_checks_builds_and_attaches_the_book_on_a_tag():
     order = [
         next(i for i, text in enumerate(names) if needle in text)
         for needle in (
-            "release.py check",
-            "release.py pin-binder",
+            "tools.release check",
+            "tools.release pin-binder",
             "make book",
             "tar -czf",
             "gh release create",

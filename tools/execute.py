@@ -1,7 +1,7 @@
 """Execute notebooks in place so their stored outputs are fresh (`make outputs`).
 
-    python tools/execute.py notebooks                  # every notebook in the folder
-    python tools/execute.py notebooks/01_notebook_model.ipynb
+    python -m tools.execute notebooks                  # every notebook in the folder
+    python -m tools.execute notebooks/01_notebook_model.ipynb
 
 Runs each notebook top to bottom in a fresh kernel with the notebook's own
 (default) parameters, from the notebooks/ folder, exactly as nbval will re-run
@@ -19,13 +19,9 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from pair import sync
 
-KERNELSPEC = {
-    "display_name": "Python 3 (ipykernel)",
-    "language": "python",
-    "name": "python3",
-}
+from tools.nbchecks import CELL_TIMEOUT_S, KERNELSPEC
+from tools.pair import sync
 
 
 def execute(path: Path) -> float:
@@ -34,15 +30,15 @@ def execute(path: Path) -> float:
     started = time.perf_counter()
     client = NotebookClient(
         nb,
-        timeout=900,
-        kernel_name="python3",
+        timeout=CELL_TIMEOUT_S,
+        kernel_name=KERNELSPEC["name"],
         resources={"metadata": {"path": str(path.parent)}},
         record_timing=False,
     )
     client.execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-    nb.metadata["kernelspec"] = KERNELSPEC
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata.pop("widgets", None)
     nb.metadata.pop("jupytext", None)
     nbformat.write(nb, path)

@@ -1,7 +1,7 @@
 """Regenerate the pinned environment from requirements.in.
 
-    python tools/lock.py            # resolve, check, write all three files
-    python tools/lock.py --envs     # only re-derive the two environment.yml files
+    python -m tools.lock            # resolve, check, write all three files
+    python -m tools.lock --envs     # only re-derive the two environment.yml files
 
 requirements.lock is the single source of truth. uv resolves requirements.in
 once for every platform (``--universal``: Linux, macOS and Windows markers) and
@@ -32,7 +32,7 @@ PYTHON_VERSION = "3.11"
 #: Binder's image leaves it out, about 170 MB less to build and to keep.
 #: tests/test_repo.py checks that nothing a learner runs imports these.
 BINDER_LEAVES_OUT = {
-    "playwright": "the browser check of the built book (tests/browser.py)",
+    "playwright": "the browser check of the built book (tools/browser.py)",
     "pytest-xdist": "the suite's parallel workers",
     "execnet": "pytest-xdist's transport",
 }
@@ -159,7 +159,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if sys.version_info[:2] != (3, 11):
-        sys.exit("run tools/lock.py with Python 3.11, the course's Python")
+        sys.exit("run `python -m tools.lock` with Python 3.11, the course's Python")
     if not args.envs:
         compile_lock(ROOT / "requirements.in", LOCK)
         check_installs(LOCK)

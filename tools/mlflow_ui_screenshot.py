@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 # The book check's browser settings: both find and start Chromium the same way.
-from tests.browser import CHROMIUM_ARGS, find_chromium
+from tools.browser import CHROMIUM_ARGS, find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = "credit-default"

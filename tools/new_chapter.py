@@ -1,13 +1,18 @@
-"""Write the skeleton of a new chapter notebook (`make chapter`).
+"""Write the skeleton of a new chapter, notebook and text source (`make chapter`).
 
-    python tools/new_chapter.py 08 feature_store "Feature stores with Feast"
+    python -m tools.new_chapter 08 feature_store "Feature stores with Feast"
 
-Writes notebooks/NN_slug.ipynb with the chapter pattern (title and learning
-objectives, one `parameters` cell, the workspace cell, a glued number, a
-recap, two exercises with executed solutions, a quiz) and prints the lines to
-add to `_toc.yml` and to the chapter map in CONTRIBUTING.md. It never
-overwrites a notebook. Then: write the chapter, `make outputs NB=...`, and
-`make test PYTEST_ARGS="-k NN_slug"`.
+Writes notebooks/NN_slug.ipynb and its paired MyST text source notebooks/NN_slug.md
+(jupytext, notebooks/jupytext.toml) in the form the course uses: title with
+learning objectives and prerequisites, one `parameters` cell, the imports cell
+with the workspace and the `facts` dict, a number quoted in prose through a
+hidden-input cell that displays Markdown, a claim checked over several seeds and
+asserted, a plain ```mermaid diagram, a recap, two exercises whose executed
+solutions are folded in the book and in JupyterLab, and a quiz in dropdowns. The
+pair passes every check of the repository as written (tests/test_new_chapter.py).
+It prints the lines to add to `_toc.yml`, the chapter map in CONTRIBUTING.md and
+tests/ci_parameters.yml. It never overwrites a chapter. Then: write the chapter
+in the .md, `make outputs NB=...`, and run its tests.
 """
 
 from __future__ import annotations
@@ -20,12 +25,45 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from tools.nbchecks import (
+    KERNELSPEC,
+    PROSE_MARK,
+    SOLUTION_CODE_MARK,
+    SOLUTION_TEXT_MARK,
+    chapter_row,
+    format_row,
+    paired_text,
+    text_source,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-KERNELSPEC = {
-    "display_name": "Python 3 (ipykernel)",
-    "language": "python",
-    "name": "python3",
-}
+
+#: A prose cell: the book shows only its Markdown output, JupyterLab folds it.
+PROSE = {"tags": ["remove-input"], "jupyter": {"source_hidden": True}}
+#: A solution's code cell and its Markdown cells, folded in JupyterLab.
+SOLUTION_CODE = {"jupyter": {"source_hidden": True, "outputs_hidden": True}}
+SOLUTION_TEXT = {"jupyter": {"source_hidden": True}}
+
+
+def prose(text: str) -> nbformat.NotebookNode:
+    """A hidden-input code cell that displays `text` (an f-string body) as Markdown."""
+    source = f'{PROSE_MARK}\ndisplay(\n    Markdown(f"""\n{text}\n""")\n)'
+    return new_code_cell(source, metadata=PROSE)
+
+
+def exercise(number: str, n: int, task: str, code: str, shows: str) -> list:
+    """An exercise and its executed solution, folded in the book and in Lab."""
+    md = new_markdown_cell
+    label = f"ex-{number}-{n}"
+    return [
+        md(f"```{{exercise}}\n:label: {label}\n\n{task}\n```"),
+        md(f"```{{solution-start}} {label}\n:class: dropdown\n```"),
+        new_code_cell(f"{SOLUTION_CODE_MARK}\n{code}", metadata=SOLUTION_CODE),
+        md(
+            f"{SOLUTION_TEXT_MARK}\n\n{shows}\n\n```{{solution-end}}\n```",
+            metadata=SOLUTION_TEXT,
+        ),
+    ]
 
 
 def skeleton(number: str, slug: str, title: str) -> nbformat.NotebookNode:
@@ -45,32 +83,67 @@ def skeleton(number: str, slug: str, title: str) -> nbformat.NotebookNode:
         ),
         code(
             "n_rows = 2_000  # applications to generate (CI may use fewer)\n"
+            "n_seeds = 5  # fresh samples behind the chapter's claim\n"
             "seed = 42  # one seed drives the data and the models",
             metadata={"tags": ["parameters"]},
         ),
         md(
             "The cell above is the notebook's **parameters** cell: the test suite\n"
-            "injects small values after it (`tests/ci_parameters.yml`).\n\n"
+            "injects smaller values after it (`tests/ci_parameters.yml`).\n\n"
             "## Set-up\n\n"
             "Every file this chapter writes goes to its own workspace folder,\n"
             "emptied at the start of each run, so a second run starts clean."
         ),
         code(
-            "from myst_nb import glue\n\n"
+            "from IPython.display import Markdown, display\n\n"
             "from mlops_course import data, workspace\n\n"
             f'ws = workspace.workspace("{name}")\n'
-            "applications = data.generate_applications(n_rows, seed=seed)\n"
-            'glue("n_rows", len(applications), display=False)\n'
-            'print(f"{len(applications)} applications")'
+            "facts = {}  # the numbers the prose quotes, filled in as the chapter runs"
         ),
         md(
             "## First step\n\n"
-            "This chapter works on {glue:text}`n_rows` applications. Each step is\n"
-            "one short cell and the prose around it says why."
+            "Each step is one short cell, and the prose around it says why. A\n"
+            "number the prose quotes is computed by the code and stored in `facts`."
         ),
         code(
+            "applications = data.generate_applications(n_rows, seed=seed)\n"
             "default_rate = float(applications[data.TARGET].mean())\n"
-            'print(f"default rate: {default_rate:.3f}")'
+            'facts["n_rows"] = len(applications)\n'
+            'facts["default_rate"] = f"{default_rate:.1%}"\n'
+            'print(f"{len(applications)} applications, '
+            'default rate {default_rate:.3f}")'
+        ),
+        prose(
+            'The chapter works on {facts["n_rows"]} applications, of which\n'
+            '{facts["default_rate"]} defaulted. This paragraph is the output of a\n'
+            "hidden code cell, so nbval checks its numbers like any other output."
+        ),
+        md(
+            "A claim the chapter depends on holds over several fresh samples, not\n"
+            "one; the word that judges it is chosen by the code, and the claim is\n"
+            "asserted. (A cell whose output an appendix page cites gets a tag\n"
+            "`evidence-NN-what`: see book/interview.md.)\n\n"
+            "```mermaid\n"
+            "flowchart LR\n"
+            "    S[seeds] --> G[fresh samples] --> R[default rates] --> P[prose]\n"
+            "```"
+        ),
+        code(
+            "rates = [\n"
+            "    float(data.generate_applications(n_rows, seed=seed + k)"
+            "[data.TARGET].mean())\n"
+            "    for k in range(n_seeds)\n"
+            "]\n"
+            "assert rates[0] == default_rate  # the same seed, the same applications\n"
+            "spread = max(rates) - min(rates)\n"
+            'facts["n_seeds"] = n_seeds\n'
+            'facts["rates"] = f"{min(rates):.1%} to {max(rates):.1%}"\n'
+            'facts["steady"] = "steady" if spread < 0.05 else "not steady"\n'
+            'print(f"default rates over {n_seeds} samples:", facts["rates"])'
+        ),
+        prose(
+            'Over {facts["n_seeds"]} samples the default rate ranged from\n'
+            '{facts["rates"]}: {facts["steady"]} enough to quote one sample\'s rate.'
         ),
         md(
             "## Recap\n\n"
@@ -78,45 +151,41 @@ def skeleton(number: str, slug: str, title: str) -> nbformat.NotebookNode:
             "- the mistake the chapter showed failing, and its fix;\n"
             "- where the next chapter picks up."
         ),
-        md(
-            "```{exercise}\n"
-            f":label: ex-{number}-1\n\n"
-            "An exercise on this chapter's tool, answerable in a few lines.\n"
-            "```"
-        ),
-        md(f"```{{solution-start}} ex-{number}-1\n:class: dropdown\n```"),
-        code(
+        *exercise(
+            number,
+            1,
+            "An exercise on this chapter's tool, answerable in a few lines.",
             'by_region = applications.groupby("region")[data.TARGET].mean()\n'
-            "by_region.round(3)"
+            "by_region.round(3)",
+            "What the solution shows, in a sentence or two.",
         ),
-        md("What the solution shows, in a sentence or two.\n\n```{solution-end}\n```"),
-        md(
-            "```{exercise}\n"
-            f":label: ex-{number}-2\n\n"
-            "A second exercise, a step further than the first.\n"
-            "```"
-        ),
-        md(f"```{{solution-start}} ex-{number}-2\n:class: dropdown\n```"),
-        code(
+        *exercise(
+            number,
+            2,
+            "A second exercise, a step further than the first.",
             "bigger = data.generate_applications(2 * n_rows, seed=seed)\n"
-            'print(f"default rate: {bigger[data.TARGET].mean():.3f}")'
+            'print(f"default rate: {bigger[data.TARGET].mean():.3f}")',
+            "What the solution shows.",
         ),
-        md("What the solution shows.\n\n```{solution-end}\n```"),
         md(
             "## Check yourself\n\n"
             "```{dropdown} A question whose answer the chapter taught?\n"
             "The answer, in two or three sentences.\n"
             "```\n\n"
-            "```{dropdown} A second question?\n"
-            "Its answer.\n"
-            "```"
+            ":::{dropdown} A question that quotes `code` opens with a colon fence?\n"
+            "Yes: a backtick fence's title may not hold a backtick.\n"
+            ":::"
         ),
     ]
-    return new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
+    # The lexer the kernel will record: the text source's code cells name it
+    # (```{code-cell} ipython3), so the pair stays in step once executed.
+    language = {"name": "python", "pygments_lexer": "ipython3"}
+    metadata = {"kernelspec": dict(KERNELSPEC), "language_info": language}
+    return new_notebook(cells=cells, metadata=metadata)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the notebook; print the `_toc.yml` entry and chapter map row."""
+    """Write the pair; print the `_toc.yml` entry, chapter map row and CI parameters."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("number", help="two digits, e.g. 08")
     parser.add_argument("slug", help="short snake_case name, e.g. feature_store")
@@ -130,24 +199,36 @@ def main(argv: list[str] | None = None) -> int:
     if not args.title.strip() or "|" in args.title:
         parser.error("title must be non-empty and contain no '|'")
     name = f"{args.number}_{args.slug}"
-    path = args.root / "notebooks" / f"{name}.ipynb"
-    if path.exists():
-        parser.error(f"{path.relative_to(args.root)} exists: not overwriting it")
+    folder = args.root / "notebooks"
+    path = folder / f"{name}.ipynb"
+    for existing in (path, text_source(path)):
+        if existing.exists():
+            parser.error(
+                f"{existing.relative_to(args.root)} exists: not overwriting it"
+            )
+    if not (folder / "jupytext.toml").is_file():
+        parser.error(f"{folder / 'jupytext.toml'} is missing: no pairing settings")
     nb = skeleton(args.number, args.slug, args.title.strip())
     nbformat.validate(nb)
-    path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
+    # Written second, so the text source is the newer file of the pair; from the
+    # notebook as stored (its metadata keys sorted), as jupytext writes it.
+    stored = nbformat.read(path, as_version=4)
+    text_source(path).write_text(paired_text(stored, folder))
 
-    sys.path.insert(0, str(ROOT))
-    from tests.nbchecks import chapter_row, format_row
-
-    print(f"wrote notebooks/{name}.ipynb (no outputs yet)\n")
+    print(f"wrote notebooks/{name}.md and notebooks/{name}.ipynb (no outputs yet)\n")
     print("add to _toc.yml, in its part's `sections:`:")
     print(f"          - file: notebooks/{name}\n")
     print("add to the chapter map in CONTRIBUTING.md (tests/test_repo.py checks it):")
     print(format_row(chapter_row(path)) + "\n")
-    print(f"then: make outputs NB=notebooks/{name}.ipynb")
-    print(f'      make test PYTEST_ARGS="-k {name}"')
+    print("add to tests/ci_parameters.yml (small values for CI's papermill run):")
+    print(f"{name}:\n  n_rows: 1000\n  n_seeds: 3\n")
+    print(f"then: write the chapter in notebooks/{name}.md,")
+    print(f"      make outputs NB=notebooks/{name}.ipynb")
+    print(
+        "      tools/offline .venv/bin/python -m pytest -n 2 --dist loadfile "
+        f'-k "{name} or new_chapter or lab_sources or repo"'
+    )
     return 0
 
 

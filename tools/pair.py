@@ -1,7 +1,7 @@
 """Keep each notebook and its MyST Markdown text source in step (`make sync`).
 
-    python tools/pair.py                         # every notebook in notebooks/
-    python tools/pair.py notebooks/05_serving_fastapi.ipynb
+    python -m tools.pair                         # every notebook in notebooks/
+    python -m tools.pair notebooks/05_serving_fastapi.ipynb
 
 jupytext pairs the two files (notebooks/jupytext.toml); whichever was saved
 last wins, its cells are written to the other file and the stored outputs stay

@@ -5,8 +5,8 @@ internet then sees diagram source instead of a diagram. The book instead ships
 mermaid's single-file browser build (`dist/mermaid.min.js`, a classic script,
 so it also works from `file://`), pinned here by version and SHA-256.
 
-    python tools/vendor_mermaid.py           # fetch with `npm pack`, verify, write
-    python tools/vendor_mermaid.py --check   # verify the committed copy only
+    python -m tools.vendor_mermaid           # fetch with `npm pack`, verify, write
+    python -m tools.vendor_mermaid --check   # verify the committed copy only
 
 To upgrade: change VERSION, run with `--print-sha256`, paste the new hash into
 SHA256, run again, rebuild the book and run the browser check.
@@ -40,7 +40,7 @@ def sha256(path: Path) -> str:
 def check() -> str | None:
     """Return None when the committed copy matches the pin, else the problem."""
     if not TARGET.is_file():
-        return f"{TARGET.relative_to(ROOT)} is missing: run tools/vendor_mermaid.py"
+        return f"{TARGET.relative_to(ROOT)} is missing: run make vendor-mermaid"
     digest = sha256(TARGET)
     if digest != SHA256:
         return (

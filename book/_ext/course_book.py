@@ -1,4 +1,4 @@
-"""Sphinx fixes for the course book, each found by the browser check (tests/browser.py).
+"""Sphinx fixes for the course book, each found by the browser check (tools/browser.py).
 
 1. Mermaid diagrams are drawn offline, from file:// as well as over HTTP.
 sphinxcontrib-mermaid (pinned in the lock) writes one inline ES module per page

@@ -2,7 +2,7 @@
 
 Used by tests/test_book.py on a fresh build, and on its own on `_build/html`:
 
-    tools/offline .venv/bin/python -m tests.browser [_build/html]
+    tools/offline .venv/bin/python -m tools.browser [_build/html]
 
 Every page is served over loopback (search needs HTTP) and loaded in Debian's
 Chromium driven by Playwright (never `playwright install`: no browser download).

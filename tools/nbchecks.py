@@ -6,7 +6,6 @@ import ast
 import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 
 import jupytext
 import nbformat
@@ -18,6 +17,15 @@ from mlops_course import hygiene
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "mlops_course"
 NOTEBOOK_NAME = re.compile(r"\d\d_[a-z0-9_]+\.ipynb")
+#: The kernel every chapter is stored with and runs on.
+KERNELSPEC = {
+    "display_name": "Python 3 (ipykernel)",
+    "language": "python",
+    "name": "python3",
+}
+#: The longest one notebook cell may run, in seconds, wherever a chapter runs:
+#: `make outputs`, papermill and nbval in the suite, `make bench-memory`.
+CELL_TIMEOUT_S = 900
 CHAPTER_MAP_START = "<!-- chapter-map:start -->"
 CHAPTER_MAP_END = "<!-- chapter-map:end -->"
 CHAPTER_MAP_HEADER = (
@@ -84,14 +92,6 @@ def read(path: Path):
     return nbformat.read(path, as_version=4)
 
 
-def lock_tool() -> ModuleType:
-    """tools/lock.py as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("lock", ROOT / "tools" / "lock.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def structure_problems(nb) -> list[str]:
     """What breaks the chapter pattern: schema, kernel, parameters cell, title."""
     problems = []
@@ -99,8 +99,8 @@ def structure_problems(nb) -> list[str]:
         nbformat.validate(nb)
     except nbformat.ValidationError as error:
         problems.append(f"not a valid notebook: {error.message}")
-    if nb.metadata.get("kernelspec", {}).get("name") != "python3":
-        problems.append("kernelspec must be python3")
+    if nb.metadata.get("kernelspec", {}).get("name") != KERNELSPEC["name"]:
+        problems.append(f"kernelspec must be {KERNELSPEC['name']}")
     marked = [i for i, c in enumerate(nb.cells) if "parameters" in tags(c)]
     if len(marked) != 1:
         problems.append(f"expected one cell tagged 'parameters', got cells {marked}")
@@ -248,3 +248,183 @@ def chapter_map(text: str) -> list[list[str]]:
         if line.startswith("|") and not line.startswith("| ---"):
             rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
     return rows[1:]  # without the header
+
+
+# ------------------------------------------------------------ lab-ready sources
+# JupyterLab (jupyterlab-myst) renders MyST but not myst-nb's glue roles, and it
+# shows every cell of a gated solution. So numbers in prose come from hidden-input
+# code cells that display Markdown, diagrams are plain ```mermaid fences, and
+# solutions and quiz answers stay collapsed in the book and in Lab alike.
+# tests/test_lab_sources.py applies these checks to every chapter; the scaffold
+# (tools/new_chapter.py) writes a chapter that passes them.
+
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`")
+GLUE_CALL = re.compile(r"\bglue\(|import glue\b")
+MERMAID_DIRECTIVE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})\s*\{mermaid\}", re.M)
+FENCE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})\s*(\{[\w-]+\})?(.*)$")
+QUIZ_HEADING = re.compile(r"^#{2,3}\s+(check yourself|quiz)\b", re.I | re.M)
+
+#: First line of a prose cell, a solution's code cell, a solution's Markdown cell.
+PROSE_MARK = "# Prose with numbers computed above (click to see how it is built)."
+SOLUTION_CODE_MARK = "# Solution code (in JupyterLab: click to expand)."
+SOLUTION_TEXT_MARK = "% Solution, continued (in JupyterLab: click to expand)."
+
+
+def directives(text: str) -> list[tuple[str, list[str]]]:
+    """Top-level fenced blocks of a Markdown text: (name or language, option lines)."""
+    found: list[tuple[str, list[str]]] = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, name = m.group(1), m.group(2) or m.group(3).strip()
+        options = []
+        i += 1
+        while i < len(lines) and re.match(r"^\s*:[\w-]+:", lines[i]):
+            options.append(lines[i].strip())
+            i += 1
+        while i < len(lines) and lines[i].strip() != fence:
+            i += 1
+        found.append((name, options))
+        i += 1
+    return found
+
+
+def collapsed(options: list[str]) -> bool:
+    """Whether a directive's options fold it (``:class: dropdown``)."""
+    return any(o.startswith(":class:") and "dropdown" in o.split() for o in options)
+
+
+def hidden(cell, what: str = "source_hidden") -> bool:
+    """Whether JupyterLab folds a cell's source (or, with what=, its outputs)."""
+    return bool(cell.get("metadata", {}).get("jupyter", {}).get(what))
+
+
+def prose_problems(nb) -> list[str]:
+    """Numbers quoted in a way JupyterLab cannot show, or prose cells shown as code."""
+    problems = []
+    roles = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "markdown" and GLUE_ROLE.search(c.source)
+    ]
+    if roles:
+        problems.append(
+            f"cells {roles} quote myst-nb glue roles, which JupyterLab shows raw: "
+            'store the number as facts["name"] and display the paragraph as Markdown'
+        )
+    calls = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and GLUE_CALL.search(c.source)
+    ]
+    if calls:
+        problems.append(f"glue() in cells {calls}: use the facts dict")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "Markdown(" not in cell.source:
+            continue
+        if not ("remove-input" in tags(cell) and hidden(cell)):
+            problems.append(
+                f"cell {i} writes prose: tag it remove-input (book) and set "
+                "jupyter.source_hidden (Lab)"
+            )
+        shown = any("text/markdown" in o.get("data", {}) for o in cell.outputs)
+        if cell.get("execution_count") is not None and not shown:
+            problems.append(f"prose cell {i} has no stored Markdown output")
+    return problems
+
+
+def mermaid_problems(markdown: str) -> list[str]:
+    """A {mermaid} directive where a plain ```mermaid fence renders in Lab too."""
+    if not MERMAID_DIRECTIVE.search(markdown):
+        return []
+    return [
+        "the {mermaid} directive: a plain ```mermaid fence renders in JupyterLab "
+        "and, with myst_fence_as_directive, in the book"
+    ]
+
+
+def solution_problems(nb) -> list[str]:
+    """Solutions shown open in the book or in JupyterLab, or fewer than two."""
+    problems: list[str] = []
+    inside = False
+    n_solutions = 0
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            for name, options in directives(cell.source):
+                if name in ("{solution}", "{solution-start}"):
+                    n_solutions += 1
+                    if not collapsed(options):
+                        problems.append(f"cell {i}: {name} without :class: dropdown")
+                    if name == "{solution-start}":
+                        inside = True
+                        break
+            else:
+                if not inside:
+                    continue
+        if not inside or "{solution-start}" in cell.source:
+            continue
+        if not hidden(cell):
+            problems.append(f"cell {i} inside a solution is shown in JupyterLab")
+        if cell.cell_type == "code" and not hidden(cell, "outputs_hidden"):
+            problems.append(f"cell {i} inside a solution shows its outputs in Lab")
+        if cell.cell_type == "markdown" and "{solution-end}" in cell.source:
+            inside = False
+    if n_solutions < 2:
+        problems.append(f"{n_solutions} solutions: a chapter has at least two")
+    if inside:
+        problems.append("a {solution-start} is never closed")
+    return problems
+
+
+def quiz_problems(nb) -> list[str]:
+    """A missing 'Check yourself' quiz, or an answer not folded in a dropdown."""
+    cells = nb.cells
+    start = next(
+        (
+            i
+            for i, c in enumerate(cells)
+            if c.cell_type == "markdown" and QUIZ_HEADING.search(c.source)
+        ),
+        None,
+    )
+    if start is None:
+        return ["no 'Check yourself' quiz section"]
+    text = ""
+    for cell in cells[start:]:
+        if cell.cell_type != "markdown":
+            break
+        body = cell.source
+        if cell is cells[start]:
+            body = body[QUIZ_HEADING.search(body).end() :]
+        elif re.match(r"^#{1,2}\s", body):
+            break
+        text += "\n\n" + body
+    blocks = directives(text)
+    if not blocks:
+        return ["the quiz has no questions"]
+    problems = [
+        f"quiz block {name} shows its answer: use {{dropdown}} or :class: dropdown"
+        for name, options in blocks
+        if name != "{dropdown}" and not collapsed(options)
+    ]
+    # no answer outside a dropdown: after the first question, only directives
+    first = min(text.find(line) for line in text.split("\n") if FENCE.match(line))
+    outside = re.sub(r"(?ms)^\s*(`{3,}|:{3,})\s*\{.*?^\s*\1\s*$", "", text[first:])
+    if outside.strip():
+        problems.append(f"quiz text outside a dropdown: {outside.strip()[:120]!r}")
+    return problems
+
+
+def lab_problems(nb) -> list[str]:
+    """Every lab-ready check on one notebook: prose, diagrams, solutions, quiz."""
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return [
+        *prose_problems(nb),
+        *mermaid_problems(markdown),
+        *solution_problems(nb),
+        *quiz_problems(nb),
+    ]
