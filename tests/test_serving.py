@@ -452,13 +452,6 @@ def test_file_digest_is_the_start_of_the_sha256(tmp_path):
     assert serving.file_digest(path, 64) == full
 
 
-def test_uvicorn_command_binds_loopback_only():
-    command = serving.uvicorn_command("--workers", "1", access_log=False)
-    assert command[command.index("--host") + 1] == "127.0.0.1"
-    assert "--no-access-log" in command and command[-2:] == ["--workers", "1"]
-    assert "mlops_course.serving:app_from_env" in command and "--factory" in command
-
-
 # ----------------------------------------------------------------------------- MLflow
 
 
