@@ -1,6 +1,7 @@
 """The service's contract: request and response models, limits, JSON rows.
 
-Chapter 5 reads it through the generated OpenAPI document.
+Chapter 5 reads it through the generated OpenAPI document; chapter 15's
+multi-model service adds :data:`ColumnBatch`, a batch sent column by column.
 """
 
 from __future__ import annotations
