@@ -60,7 +60,7 @@ from mlops_course.serving.schemas import (
 from mlops_course.serving.settings import Settings
 from mlops_course.serving.shadow import ShadowMirror
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("mlops_course.serving.rollout")  # the rollout's log
 
 #: The environment variable naming the rollout app's JSON config file.
 CONFIG_ENV = "MLOPS_ROLLOUT_CONFIG"

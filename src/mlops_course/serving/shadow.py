@@ -27,7 +27,7 @@ import numpy as np
 
 from mlops_course.serving.loading import LoadedModel
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("mlops_course.serving.rollout")  # the rollout's log
 
 
 @dataclass
