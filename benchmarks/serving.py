@@ -21,7 +21,7 @@ were met.
 
 Then a concurrency sweep (chapter 15): single-row requests/s and p99 at
 concurrency 1, 8 and 32 for in-process ONNX Runtime, the chapter 5 service,
-the multi-model service (``mlops_course.serving.batching``) with micro-batching
+the multi-model service (``mlops_course.serving.multi_model``) with micro-batching
 off, with fixed waits and with the adaptive wait, and BentoML serving the same
 ONNX model (per call, and with its adaptive batching), with chapter 15's
 targets. Each point is measured ``--repeats`` times (median shown, min-max
@@ -57,13 +57,14 @@ from mlops_course.serving import (
     ARROW_STREAM,
     OnnxEngine,
     Settings,
+    multi_model,
     parity_sample,
     save_model_metadata,
     to_arrow_stream,
     to_records,
     uvicorn_command,
 )
-from mlops_course.serving import batching as batched
+from mlops_course.serving.batching import BatchSettings
 from mlops_course.shell import tool
 
 BATCH_ROWS = 1_000
@@ -280,12 +281,17 @@ def columnar_row(onnx_file: Path, many: pd.DataFrame, want, pin_prefix, plan, lo
     body = json.dumps({n: [r[n] for r in records] for n in FEATURES}).encode()
     command = [
         *pin_prefix,
-        *batched.uvicorn_command("--log-level", "warning", access_log=False),
+        *uvicorn_command(
+            "--log-level",
+            "warning",
+            factory=multi_model.UVICORN_FACTORY,
+            access_log=False,
+        ),
     ]
     models = {"logreg": Settings(onnx_path=onnx_file)}
     env = {
-        **batched.models_env(models),
-        **batched.BatchSettings(enabled=False).to_env(),
+        **multi_model.models_env(models),
+        **BatchSettings(enabled=False).to_env(),
     }
     with serve(
         command, env=env, health="/ready", log_path=logs / "columnar.log"
@@ -557,25 +563,30 @@ def course_sweep(
     models = {name: Settings(onnx_path=path) for name, path in onnx_files.items()}
     command = [
         *pin_prefix,
-        *batched.uvicorn_command("--log-level", "warning", access_log=False),
+        *uvicorn_command(
+            "--log-level",
+            "warning",
+            factory=multi_model.UVICORN_FACTORY,
+            access_log=False,
+        ),
     ]
-    setups = [("batching off", batched.BatchSettings(enabled=False))] + [
+    setups = [("batching off", BatchSettings(enabled=False))] + [
         (
             f"micro-batching ({wait:g} ms, {batch_size} rows)",
-            batched.BatchSettings(max_wait_ms=wait, max_batch_size=batch_size),
+            BatchSettings(max_wait_ms=wait, max_batch_size=batch_size),
         )
         for wait in max_wait
     ]
     setups.append(
         (
             f"micro-batching (adaptive {max(max_wait):g} ms, {batch_size} rows)",
-            batched.BatchSettings(
+            BatchSettings(
                 max_wait_ms=max(max_wait), max_batch_size=batch_size, adaptive=True
             ),
         )
     )
     for label, settings in setups:
-        env = {**batched.models_env(models), **settings.to_env()}
+        env = {**multi_model.models_env(models), **settings.to_env()}
         with serve(
             command, env=env, health="/ready", log_path=logs / "sweep-batched.log"
         ) as server:

@@ -47,3 +47,19 @@ def log_version(pipeline, data, *, threshold: float | None) -> str:
             skops_trusted_types=["numpy.dtype"],
         )
     return str(info.registered_model_version)
+
+
+def two_onnx_models(folder, train) -> dict:
+    """Two logistic regressions of ``train`` (C=0.01 "small", C=10 "large") as ONNX
+    files in ``folder``, each with a 0.2 decision threshold beside it."""
+    from mlops_course.modeling import features_and_target, make_model
+    from mlops_course.serialization import to_onnx
+
+    X, y = features_and_target(train)
+    paths = {}
+    for name, c in (("small", 0.01), ("large", 10.0)):
+        pipeline = make_model("logreg", seed=0, C=c).fit(X, y)
+        paths[name] = folder / f"{name}.onnx"
+        paths[name].write_bytes(to_onnx(pipeline, X))
+        serving.save_model_metadata(paths[name], {"decision_threshold": 0.2})
+    return paths

@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from mlops_course import serving
-from mlops_course.serving import batching, rollout
+from mlops_course.serving import multi_model, rollout_app
 
 #: Generated requests per operation and mode (operations without a body have few).
 EXAMPLES = 200
@@ -107,8 +107,8 @@ def chapter_8_admin(path: Path) -> Contract:
 def chapter_12_rollout(path: Path) -> Contract:
     primary = serving.Settings(model_path=path, threshold=0.3, model_version="1")
     challenger = primary.model_copy(update={"threshold": 0.4, "model_version": "2"})
-    policy = rollout.RolloutPolicy(challenger_share=0.5, shadow=True)
-    app = rollout.create_rollout_app(primary, challenger, policy)
+    policy = rollout_app.RolloutPolicy(challenger_share=0.5, shadow=True)
+    app = rollout_app.create_rollout_app(primary, challenger, policy)
     routes = {"GET /health", "GET /ready", "GET /metadata", "GET /rollout"}
     routes |= {"POST /predict", "POST /predict/batch"}
     why = "the schema cannot say customer_ids and applications have equal lengths"
@@ -120,7 +120,7 @@ def chapter_15_batching(path: Path) -> Contract:
         "logreg": serving.Settings(model_path=path, threshold=0.3),
         "strict": serving.Settings(model_path=path, threshold=0.6),
     }
-    app = batching.create_app(models)
+    app = multi_model.create_multi_model_app(models)
     routes = {"GET /health", "GET /ready", "GET /models", "GET /batching"}
     routes |= {"GET /models/{name}/metadata", "POST /models/{name}/predict"}
     routes |= {"POST /predict"}

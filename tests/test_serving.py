@@ -446,13 +446,6 @@ def test_file_digest_is_the_start_of_the_sha256(tmp_path):
     assert serving.file_digest(path, 64) == full
 
 
-def test_uvicorn_command_binds_loopback_only():
-    command = serving.uvicorn_command("--workers", "1", access_log=False)
-    assert command[command.index("--host") + 1] == "127.0.0.1"
-    assert "--no-access-log" in command and command[-2:] == ["--workers", "1"]
-    assert "mlops_course.serving:app_from_env" in command and "--factory" in command
-
-
 # ----------------------------------------------------------------------------- MLflow
 
 
@@ -540,3 +533,24 @@ def test_load_generator_only_targets_loopback():
         run_load("http://192.0.2.1:80/predict", b"{}", n_requests=1)
     with pytest.raises(LoadTestError, match="loopback"):
         run_load("https://127.0.0.1:443/predict", b"{}", n_requests=1)
+
+
+def test_the_package_re_exports_only_names_used_outside_it():
+    """``mlops_course.serving`` re-exports what chapters, tests and tools import."""
+    import re
+
+    from tests.nbchecks import ROOT
+
+    globs = ["notebooks/*.md", "tests/*.py", "benchmarks/*.py", "starters/**/*.py"]
+    globs += ["src/mlops_course/*.py", "tools/*.py", "book/**/*.md"]
+    used: set[str] = set()
+    for path in {p for g in globs for p in ROOT.glob(g)}:
+        text = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r"\bserving\.([A-Za-z_]\w*)", text))
+        imports = r"from mlops_course\.serving import (\([^)]*\)|.+)"
+        for names in re.findall(imports, text):
+            used |= set(re.findall(r"\w+", re.sub(r"#.*", "", names)))
+    assert len(serving.__all__) == len(set(serving.__all__))
+    assert all(hasattr(serving, name) for name in serving.__all__)
+    unused = sorted(set(serving.__all__) - used - {"app_from_env"})  # uvicorn's
+    assert not unused, f"re-exported but imported from nowhere: {unused}"

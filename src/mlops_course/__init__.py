@@ -12,7 +12,8 @@ Modules (import them explicitly; importing has no side effects):
 - ``mlops_course.serialization``: ONNX export and inference of the course model.
 - ``mlops_course.serving``: the FastAPI model service (app factory, ONNX engine).
 - ``mlops_course.features``: Feast parquet sources and a loopback redis-server.
-- ``mlops_course.serving.rollout``: A/B split, shadow mirror and canary (chapter 12).
+- ``mlops_course.serving.rollout_app``: A/B split, shadow and canary (chapter 12).
+- ``mlops_course.manifests``: Kubernetes manifests checked against vendored schemas.
 - ``mlops_course.experiments``: delayed outcomes and A/B readouts (chapter 12).
 - ``mlops_course.loadtest``: a bounded loopback load generator for the service.
 - ``mlops_course.containers``: the course's Dockerfile rules (hadolint lints).

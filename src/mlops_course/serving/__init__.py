@@ -1,16 +1,14 @@
 """The course's model service: the credit-default model behind a FastAPI app.
 
-A subpackage, one concern a module: ``schemas`` (the contract), ``settings``,
-``engines`` (ONNX Runtime, scikit-learn), ``loading`` (files and the registry),
-``arrow`` (Arrow batches) and ``app`` (routes and errors); ``reload`` adds the
-opt-in ``POST /admin/reload`` of chapter 8. Import from
-``mlops_course.serving``, which re-exports what chapters and tests use.
-
 Chapter 5 builds and tests it; chapters 6 (containers) and 7 (capstone) start
 it the same way::
 
     MLOPS_MODEL_PATH=model.joblib python -m uvicorn \\
         mlops_course.serving:app_from_env --factory --host 127.0.0.1 --port 8000
+
+One concern a module (each module's docstring says what it holds); this
+package re-exports the names chapters, tests and benchmarks import from
+``mlops_course.serving`` (``tests/test_serving.py`` checks each is used).
 
 It is a textbook FastAPI app with a few production habits:
 
@@ -39,52 +37,32 @@ from __future__ import annotations
 
 from mlops_course.serving.app import (
     MAX_ERRORS_SHOWN,
-    FastJSONRequest,
-    FastJSONRoute,
-    Model,
     app_from_env,
-    body_error,
-    content_type,
     create_app,
-    invalid_body,
-    loaded_model,
-    uvicorn_command,
 )
 from mlops_course.serving.arrow import columns_from_arrow, to_arrow_stream
 from mlops_course.serving.engines import (
-    Engine,
     ModelLoadError,
     OnnxEngine,
     SklearnEngine,
-    frame_of,
-    make_engine,
     parity_sample,
 )
+from mlops_course.serving.launch import uvicorn_command
 from mlops_course.serving.loading import (
     METADATA_SUFFIX,
     LoadedModel,
     file_digest,
-    load_model,
     metadata_path,
     save_model_metadata,
 )
-from mlops_course.serving.reload import RELOAD_PATH, Reloaded, install_reload
+from mlops_course.serving.reload import RELOAD_PATH
 from mlops_course.serving.schemas import (
     ARROW_STREAM,
-    ENV_PREFIX,
-    ERRORS,
-    JSON,
     MAX_BATCH_ROWS,
     MAX_BODY_BYTES,
     PARITY_TOLERANCE,
     Application,
-    BatchPrediction,
     BatchRequest,
-    Metadata,
-    Prediction,
-    Problem,
-    Status,
-    Whole,
     columns_of,
     to_records,
 )
@@ -93,45 +71,23 @@ from mlops_course.serving.settings import Settings
 __all__ = [
     "ARROW_STREAM",
     "Application",
-    "BatchPrediction",
     "BatchRequest",
-    "ENV_PREFIX",
-    "ERRORS",
-    "Engine",
-    "FastJSONRequest",
-    "FastJSONRoute",
-    "JSON",
     "LoadedModel",
     "MAX_BATCH_ROWS",
     "MAX_BODY_BYTES",
     "MAX_ERRORS_SHOWN",
     "METADATA_SUFFIX",
-    "Metadata",
-    "Model",
     "ModelLoadError",
     "OnnxEngine",
     "PARITY_TOLERANCE",
     "RELOAD_PATH",
-    "Prediction",
-    "Problem",
-    "Reloaded",
     "Settings",
     "SklearnEngine",
-    "Status",
-    "Whole",
     "app_from_env",
-    "body_error",
     "columns_from_arrow",
     "columns_of",
-    "content_type",
     "create_app",
     "file_digest",
-    "frame_of",
-    "install_reload",
-    "invalid_body",
-    "load_model",
-    "loaded_model",
-    "make_engine",
     "metadata_path",
     "parity_sample",
     "save_model_metadata",

@@ -1,4 +1,4 @@
-"""The FastAPI app: routes, a 4xx for every malformed request, the uvicorn command.
+"""The FastAPI app: routes, and a 4xx for every malformed request.
 
 Chapters 5-7 start it; see the package docstring for what it does and why.
 """
@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from mlops_course.serving.arrow import columns_from_arrow
+from mlops_course.serving.launch import log_to_stderr
 from mlops_course.serving.loading import LoadedModel, ModelLoadError, load_model
 from mlops_course.serving.reload import install_reload
 from mlops_course.serving.schemas import (
@@ -66,7 +67,8 @@ def content_type(*accepted: str):
     return Depends(check)
 
 
-Model = Annotated[LoadedModel, Depends(loaded_model)]
+#: A route parameter: the loaded model, or a 503 (:func:`loaded_model`).
+ReadyModel = Annotated[LoadedModel, Depends(loaded_model)]
 
 
 _WHERE = re.compile(r"line (\d+) column (\d+)")
@@ -204,12 +206,12 @@ def create_app(settings: Settings) -> FastAPI:
         return Status(status="ok")
 
     @app.get("/ready", response_model=Status, responses={503: ERRORS[503]})
-    async def ready(model: Model) -> Status:
+    async def ready(model: ReadyModel) -> Status:
         """200 once the model is loaded and can answer, else 503 with the reason."""
         return Status(status="ready", model_version=model.version)
 
     @app.get("/metadata", response_model=Metadata, responses={503: ERRORS[503]})
-    async def metadata(model: Model) -> Metadata:
+    async def metadata(model: ReadyModel) -> Metadata:
         """Which model answers: name, version, source, training data hash, engine."""
         return model.metadata()
 
@@ -219,7 +221,7 @@ def create_app(settings: Settings) -> FastAPI:
         responses=ERRORS,
         dependencies=[content_type(JSON)],
     )
-    async def predict(application: Application, model: Model) -> Prediction:
+    async def predict(application: Application, model: ReadyModel) -> Prediction:
         """Score one application (a JSON object of the 13 features)."""
         p = float(model.engine.predict_proba(columns_of([application]))[0])
         return Prediction(
@@ -240,7 +242,7 @@ def create_app(settings: Settings) -> FastAPI:
         responses=ERRORS,
         dependencies=[content_type(JSON)],
     )
-    async def predict_batch(batch: BatchRequest, model: Model) -> BatchPrediction:
+    async def predict_batch(batch: BatchRequest, model: ReadyModel) -> BatchPrediction:
         """Score up to 10,000 applications sent as ``{"applications": [...]}``."""
         return answer(model, model.engine.predict_proba(columns_of(batch.applications)))
 
@@ -253,7 +255,9 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[content_type(ARROW_STREAM)],
         openapi_extra={"requestBody": {"required": True, "content": arrow_body}},
     )
-    async def predict_batch_arrow(request: Request, model: Model) -> BatchPrediction:
+    async def predict_batch_arrow(
+        request: Request, model: ReadyModel
+    ) -> BatchPrediction:
         """Score a batch sent as an Arrow IPC stream, one column per feature."""
         columns = columns_from_arrow(await request.body())
         return answer(model, model.engine.predict_proba(columns))
@@ -271,20 +275,6 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """Uvicorn factory: ``uvicorn mlops_course.serving:app_from_env --factory``."""
-    if not logging.getLogger().handlers:  # the process entry point: logs to stderr
-        logging.basicConfig(
-            level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s"
-        )
+    """Uvicorn factory (``launch.APP_FACTORY``): :class:`Settings` from ``MLOPS_*``."""
+    log_to_stderr()
     return create_app(Settings.from_env())
-
-
-def uvicorn_command(*extra: str, access_log: bool = True) -> list[str]:
-    """The argument list running the service with uvicorn on ``{port}`` (``serve``)."""
-    import sys
-
-    argv = [sys.executable, "-m", "uvicorn", "mlops_course.serving:app_from_env"]
-    argv += ["--factory", "--host", "127.0.0.1", "--port", "{port}"]
-    if not access_log:
-        argv.append("--no-access-log")
-    return [*argv, *extra]

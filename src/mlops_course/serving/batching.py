@@ -1,4 +1,4 @@
-"""Dynamic (micro-)batching and several models in one process (chapter 15).
+"""Dynamic (micro-)batching: concurrent single-row requests scored together (ch 15).
 
 A :class:`MicroBatcher` gathers single-row requests that arrive close together
 and scores them with ONE engine call: the first request of a batch waits at
@@ -16,63 +16,38 @@ to one worker thread that every model shares, for models slow enough that the
 loop should keep reading requests meanwhile. On a busy CPU each hop to that
 thread costs a context switch, which can exceed the call it saves.
 
-:func:`create_app` is an opt-in app factory; chapter 5's ``create_app`` is
-untouched. It serves named models (``/models/{name}/predict``, and ``/predict``
-for the first one) with the same contract, errors and limits, batched or not
-(``BatchSettings.enabled``), which is how the chapter and
-``benchmarks/serving.py`` compare the two::
-
-    MLOPS_MODELS='{"credit-default": {"onnx_path": "model.onnx"}}' \\
-    MLOPS_BATCH_MAX_WAIT_MS=1 python -m uvicorn \\
-        mlops_course.serving.batching:app_from_env --factory --port 8000
-
-Failures stay with their request: a row that breaks the contract is refused
-by validation (422) before it reaches the queue; if an engine call fails on a
-batch, its rows are scored one by one, so only the row that fails gets the
-error (a 500 for that request alone). Shutdown refuses new rows (503) and
-answers every queued one before the scoring thread stops.
+Failures stay with their request: if an engine call fails on a batch, its rows
+are scored one by one, so only the row that fails gets the error. Shutdown
+(:meth:`MicroBatcher.close`) refuses new rows and answers every queued one
+before the scoring thread stops. ``serving.multi_model`` serves it over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from mlops_course.serving.app import apply_contract, content_type
-from mlops_course.serving.engines import Engine, ModelLoadError
-from mlops_course.serving.loading import LoadedModel, load_model
+from mlops_course.serving.engines import Engine
 from mlops_course.serving.schemas import (
     ENV_PREFIX,
-    ERRORS,
-    JSON,
     MAX_BATCH_ROWS,
     Application,
-    BatchPrediction,
-    Metadata,
-    Prediction,
-    Status,
     columns_of,
 )
-from mlops_course.serving.settings import EnvSettings, Settings
+from mlops_course.serving.settings import EnvSettings
 
 logger = logging.getLogger("mlops_course.serving")
 
-#: Environment variable holding the models to serve: a JSON object name -> Settings.
-MODELS_ENV = f"{ENV_PREFIX}MODELS"
 BATCH_PREFIX = f"{ENV_PREFIX}BATCH_"
 
 
@@ -284,291 +259,10 @@ def _predict(engine: Engine, rows: Sequence[Application]) -> np.ndarray:
     return proba
 
 
-# ------------------------------------------------------------------ columnar batches
-class _Columns(BaseModel):
-    """Base of :data:`ColumnBatch`: strict values, no unknown column."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-def unequal_columns(batch: BaseModel) -> str | None:
-    """Why the columns of ``batch`` cannot be rows (lengths differ), or None.
-
-    Checked in the route, not by a validator: a validator's 422 would echo the
-    whole body back as its ``input``.
-    """
-    lengths = {name: len(values) for name, values in batch}
-    if len(set(lengths.values())) <= 1:
-        return None
-    common = Counter(lengths.values()).most_common(1)[0][0]
-    odd = ", ".join(f"{n}={k}" for n, k in lengths.items() if k != common)
-    return f"every column needs the same length ({common} rows); got {odd}"
-
-
-def _column(name: str) -> Any:
-    """A list of ``Application.<name>`` values, with that field's own constraints."""
-    info = Application.model_fields[name]
-    value = info.annotation
-    if info.metadata:
-        value = Annotated[(value, *info.metadata)]
-    return (
-        list[value],
-        Field(min_length=1, max_length=MAX_BATCH_ROWS, description=info.description),
-    )
-
-
-#: A batch sent column by column: ``{"age": [...], "annual_income": [...], ...}``,
-#: one list per feature, each value checked as :class:`Application` checks it.
-#: The body is 13 lists instead of N objects: no key repeated per row, and
-#: pydantic validates each list in one pass.
-ColumnBatch = create_model(
-    "ColumnBatch",
-    __base__=_Columns,
-    __doc__="A batch of applications, one list per feature, all of equal length.",
-    **{name: _column(name) for name in Application.model_fields},
-)
-
-
-# --------------------------------------------------------------------------- the app
-class ModelInfo(BaseModel):
-    """One served model: its route and its metadata, or why it did not load."""
-
-    name: str
-    route: str
-    metadata: Metadata | None = None
-    error: str | None = None
-
-
-class BatchingInfo(BaseModel):
-    """The batching settings and what the batcher has done so far."""
-
-    enabled: bool
-    max_batch_size: int
-    max_wait_ms: float
-    adaptive: bool
-    offload: bool
-    stats: dict[str, Any]
-
-
-def served_model(name: str, request: Request) -> LoadedModel:
-    """Dependency: the named model, a 404 if unknown, a 503 if it did not load."""
-    state = request.app.state
-    if name not in state.settings:
-        known = ", ".join(sorted(state.settings))
-        raise HTTPException(404, f"no model named {name!r}; served: {known}")
-    model = state.models.get(name)
-    if model is None:
-        reason = state.errors.get(name, "not started")
-        raise HTTPException(503, f"model {name!r} not loaded: {reason}")
-    return model
-
-
-Served = Annotated[LoadedModel, Depends(served_model)]
-
-
-async def _score_one(request: Request, name: str, application: Application) -> float:
-    state = request.app.state
-    if state.batcher is None:  # batching off: one engine call per request
-        model: LoadedModel = state.models[name]
-        return float(model.engine.predict_proba(columns_of([application]))[0])
-    try:
-        return await state.batcher.submit(name, application)
-    except BatcherClosed as exc:
-        raise HTTPException(503, str(exc)) from exc
-
-
-def _prediction(model: LoadedModel, p: float) -> Prediction:
-    return Prediction(
-        probability_of_default=p,
-        decision="reject" if p >= model.threshold else "approve",
-        threshold=model.threshold,
-        model_version=model.version,
-    )
-
-
-def create_app(
-    models: Mapping[str, Settings], batch: BatchSettings | None = None
-) -> FastAPI:
-    """A service for several named models, micro-batched unless ``batch`` says not."""
-    if not models:
-        raise ValueError("give at least one model")
-    batch = batch or BatchSettings()
-    settings = dict(models)
-    default = next(iter(settings))
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.models, app.state.errors = {}, {}
-        for name, one in settings.items():
-            try:
-                app.state.models[name] = load_model(one)
-            except ModelLoadError as exc:
-                app.state.errors[name] = str(exc)
-                logger.error("model %s not loaded: %s", name, exc)
-        if batch.enabled:
-            engines = {n: m.engine for n, m in app.state.models.items()}
-            app.state.batcher = MicroBatcher(
-                engines,
-                max_batch_size=batch.max_batch_size,
-                max_wait_ms=batch.max_wait_ms,
-                adaptive=batch.adaptive,
-                offload=batch.offload,
-            )
-            app.state.batcher.start()
-        try:
-            yield
-        finally:
-            if app.state.batcher is not None:
-                await app.state.batcher.close()  # answers what is queued first
-            app.state.batcher = None
-            app.state.models = {}
-
-    app = FastAPI(
-        title="Credit-default model service (several models, micro-batched)",
-        version="2.0",
-        summary="One process, several named models, one dynamic batcher.",
-        lifespan=lifespan,
-    )
-    apply_contract(app)
-    app.state.settings = settings
-    app.state.models, app.state.errors = {}, {}
-    app.state.batcher = None
-
-    @app.get("/health", response_model=Status, response_model_exclude_none=True)
-    async def health() -> Status:
-        """The process is up (it says nothing about the models)."""
-        return Status(status="ok")
-
-    @app.get("/ready", response_model=Status, responses={503: ERRORS[503]})
-    async def ready(request: Request) -> Status:
-        """200 once every model is loaded, else 503 naming those that are not."""
-        missing = sorted(set(settings) - set(request.app.state.models))
-        if missing:
-            raise HTTPException(503, f"models not loaded: {', '.join(missing)}")
-        return Status(status="ready")
-
-    @app.get("/models", response_model=list[ModelInfo])
-    async def list_models(request: Request) -> list[ModelInfo]:
-        """Every model this process serves, with its metadata or its load error."""
-        state = request.app.state
-        return [
-            ModelInfo(
-                name=name,
-                route=f"/models/{name}/predict",
-                metadata=state.models[name].metadata()
-                if name in state.models
-                else None,
-                error=state.errors.get(name),
-            )
-            for name in settings
-        ]
-
-    @app.get("/batching", response_model=BatchingInfo)
-    async def batching(request: Request) -> BatchingInfo:
-        """The batch settings, and batch sizes seen so far."""
-        batcher = request.app.state.batcher
-        stats = batcher.stats.as_dict() if batcher is not None else {}
-        return BatchingInfo(**batch.model_dump(), stats=stats)
-
-    not_found = {404: {"model": ERRORS[422]["model"], "description": "Unknown model."}}
-
-    @app.get(
-        "/models/{name}/metadata",
-        response_model=Metadata,
-        responses={**not_found, 503: ERRORS[503]},
-    )
-    async def model_metadata(model: Served) -> Metadata:
-        """Which model answers under this name."""
-        return model.metadata()
-
-    @app.post(
-        "/models/{name}/predict",
-        response_model=Prediction,
-        responses={**ERRORS, **not_found},
-        dependencies=[content_type(JSON)],
-    )
-    async def predict_named(
-        name: str, application: Application, model: Served, request: Request
-    ) -> Prediction:
-        """Score one application with the named model (batched with its peers)."""
-        return _prediction(model, await _score_one(request, name, application))
-
-    @app.post(
-        "/models/{name}/predict/columns",
-        response_model=BatchPrediction,
-        responses={**ERRORS, **not_found},
-        dependencies=[content_type(JSON)],
-    )
-    async def predict_columns(batch: ColumnBatch, model: Served) -> BatchPrediction:  # type: ignore[valid-type]
-        """Score a batch sent column by column (one list per feature), in one call."""
-        problem = unequal_columns(batch)
-        if problem is not None:
-            raise HTTPException(
-                422, [{"type": "value_error", "loc": ["body"], "msg": problem}]
-            )
-        return BatchPrediction.scored(
-            model.engine.predict_proba(batch.model_dump()),
-            threshold=model.threshold,
-            model_version=model.version,
-        )
-
-    @app.post(
-        "/predict",
-        response_model=Prediction,
-        responses=ERRORS,
-        dependencies=[content_type(JSON)],
-    )
-    async def predict(application: Application, request: Request) -> Prediction:
-        """Score one application with the first model (as chapter 5's ``/predict``)."""
-        model = served_model(default, request)
-        return _prediction(model, await _score_one(request, default, application))
-
-    return app
-
-
-def models_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Settings]:
-    """``MLOPS_MODELS`` (JSON name -> settings), else one model from ``MLOPS_*``."""
-    env = os.environ if environ is None else environ
-    text = env.get(MODELS_ENV, "").strip()
-    if not text:
-        one = Settings.from_env(env)
-        return {one.model_name: one}
-    given = json.loads(text)
-    if not isinstance(given, dict) or not given:
-        raise ValueError(f"{MODELS_ENV} must be a JSON object of name -> settings")
-    return {
-        name: Settings.model_validate({"model_name": name, **values})
-        for name, values in given.items()
-    }
-
-
-def models_env(models: Mapping[str, Settings]) -> dict[str, str]:
-    """The ``MLOPS_MODELS`` variable :func:`models_from_env` reads back."""
-    values = {
-        name: one.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-        for name, one in models.items()
-    }
-    return {MODELS_ENV: json.dumps(values)}
-
-
-def app_from_env() -> FastAPI:
-    """Uvicorn factory: ``mlops_course.serving.batching:app_from_env --factory``."""
-    if not logging.getLogger().handlers:  # the process entry point: logs to stderr
-        logging.basicConfig(
-            level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s"
-        )
-    return create_app(models_from_env(), BatchSettings.from_env())
-
-
-def uvicorn_command(*extra: str, access_log: bool = True) -> list[str]:
-    """The argument list running this service with uvicorn on ``{port}``."""
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "mlops_course.serving.batching:app_from_env",
-    ]
-    argv += ["--factory", "--host", "127.0.0.1", "--port", "{port}"]
-    if not access_log:
-        argv.append("--no-access-log")
-    return [*argv, *extra]
+__all__ = [
+    "BATCH_PREFIX",
+    "BatchSettings",
+    "BatchStats",
+    "BatcherClosed",
+    "MicroBatcher",
+]

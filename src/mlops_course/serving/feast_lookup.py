@@ -33,7 +33,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops_course.data import FEATURES
-from mlops_course.serving.app import Model, content_type
+from mlops_course.serving.app import ReadyModel, content_type
 from mlops_course.serving.schemas import (
     ERRORS,
     JSON,
@@ -243,7 +243,9 @@ def install_feast(app: FastAPI, settings: Settings) -> None:
         responses=RESPONSES,
         dependencies=[content_type(JSON)],
     )
-    def predict_by_id(ids: EntityIds, model: Model, lookup: Lookup) -> FeastPrediction:
+    def predict_by_id(
+        ids: EntityIds, model: ReadyModel, lookup: Lookup
+    ) -> FeastPrediction:
         """Score one application by id; its features come from Feast's online store."""
         columns = _columns(lookup, [ids])
         p = float(model.engine.predict_proba(columns)[0])
@@ -262,7 +264,7 @@ def install_feast(app: FastAPI, settings: Settings) -> None:
         dependencies=[content_type(JSON)],
     )
     def predict_by_id_batch(
-        batch: ByIdBatch, model: Model, lookup: Lookup
+        batch: ByIdBatch, model: ReadyModel, lookup: Lookup
     ) -> BatchPrediction:
         """Score up to 1,000 applications by id (one online lookup for all of them)."""
         return BatchPrediction.scored(

@@ -17,7 +17,7 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from mlops_course.serving.rollout import seldon_schema, seldon_webhook_problems
+from mlops_course.manifests import seldon_schema, seldon_webhook_problems
 
 NAME = "credit-default"
 TEMPLATE = Path(__file__).with_name("seldon.template.yaml")
