@@ -9,7 +9,7 @@ import nbformat
 import pytest
 import yaml
 
-from mlops_course.hygiene import main, notebook_problems
+from mlops_course.notebook_outputs import main, notebook_problems
 from mlops_course.shell import run, tool
 from mlops_course.workspace import course_root
 
