@@ -43,5 +43,5 @@ RUN groupadd --system --gid 10001 mlops \
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /project
 USER 10001:10001
-ENTRYPOINT ["python", "-m", "mlops_course.pipeline"]
+ENTRYPOINT ["python", "-m", "mlops_course.dvc_stages"]
 CMD ["train"]

@@ -97,7 +97,7 @@ def _image_distributions(dockerfile: str) -> set[str]:
 @pytest.mark.parametrize(
     ("dockerfile", "entry_modules"),
     [
-        ("train.Dockerfile", ["mlops_course.pipeline"]),
+        ("train.Dockerfile", ["mlops_course.dvc_stages"]),
         # the service, and what it imports to load a registry model (models:/...)
         ("serve.Dockerfile", ["mlops_course.serving", "mlflow.sklearn", "skops.io"]),
     ],
