@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from mlops_course.shell import tool
+from mlops_course.shell import executable
 from tests.nbchecks import (
     NOTEBOOK_NAME,
     ROOT,
@@ -60,7 +60,7 @@ def test_skeleton_passes_ruff_with_the_repo_config(chapter):
     config = str(ROOT / "pyproject.toml")
     for command in (["check"], ["format", "--check"]):
         done = subprocess.run(
-            [tool("ruff"), *command, "--no-cache", "--config", config, str(path)],
+            [executable("ruff"), *command, "--no-cache", "--config", config, str(path)],
             capture_output=True,
             text=True,
         )
