@@ -65,7 +65,7 @@ from mlops_course.serving import (
     uvicorn_command,
 )
 from mlops_course.serving.batching import BatchSettings
-from mlops_course.shell import tool
+from mlops_course.shell import executable
 
 BATCH_ROWS = 1_000
 CONCURRENCY = (1, 8, 32)
@@ -335,7 +335,7 @@ def mlflow_row(pipeline, X, single, many, want, pin_prefix, plan, work: Path) ->
 
     command = [
         *pin_prefix,
-        tool("mlflow"),
+        executable("mlflow"),
         "models",
         "serve",
         "-m",
@@ -621,7 +621,7 @@ def bento_sweep(
     """BentoML serving the same ONNX models: per call, and adaptive batching."""
     command = [
         *pin_prefix,
-        tool("bentoml"),
+        executable("bentoml"),
         "serve",
         "mlops_course.bento_service:CreditDefault",
         "--host",

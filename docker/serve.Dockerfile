@@ -15,7 +15,7 @@
 #         -e MLOPS_TRACKING_URI=http://mlflow.internal:5000 credit-serve:0.1.0
 # Inside the container the server binds 0.0.0.0:8000: the container has its own
 # network namespace, and `-p` decides which host address and port reach it.
-# Checked by hadolint and by `python -m mlops_course.containers`.
+# Checked by hadolint and by `python -m mlops_course.dockerfiles`.
 
 # ---- builder ---------------------------------------------------------------------------
 # The base image, pinned by digest: a tag such as 3.11.16-slim-bookworm is moved to

@@ -7,7 +7,7 @@
 # Run one pipeline stage per container, in a project folder mounted at /project
 # (params.yaml in, data and models out; nothing of it is baked into the image):
 #     docker run --rm --user "$(id -u):$(id -g)" -v "$PWD:/project" credit-train:0.1.0 train
-# Checked by hadolint and by `python -m mlops_course.containers`.
+# Checked by hadolint and by `python -m mlops_course.dockerfiles`.
 
 # ---- builder: everything needed to install, nothing that runs -------------------------
 # The base image, pinned by digest: a tag such as 3.11.16-slim-bookworm is moved to
@@ -43,5 +43,5 @@ RUN groupadd --system --gid 10001 mlops \
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /project
 USER 10001:10001
-ENTRYPOINT ["python", "-m", "mlops_course.pipeline"]
+ENTRYPOINT ["python", "-m", "mlops_course.dvc_stages"]
 CMD ["train"]

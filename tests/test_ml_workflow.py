@@ -21,11 +21,11 @@ import joblib
 import pytest
 import yaml
 
-from mlops_course import data, modeling, pipeline
+from mlops_course import data, dvc_stages, modeling
 from mlops_course.serving import Settings, to_records
 from tests.serving_helpers import client_for
 
-TEMPLATE = pipeline.TEMPLATE
+TEMPLATE = dvc_stages.TEMPLATE
 WORKFLOW = TEMPLATE / ".github" / "workflows" / "ml.yml"
 ORDER = ["test", "validate", "train", "evaluate", "gate", "register"]
 CHECK = [
@@ -88,8 +88,8 @@ def test_every_command_the_jobs_run_exists(workflow):
     for script in scripts:
         source = (TEMPLATE / script).read_text()
         compile(source, script, "exec")  # a syntax error fails here
-    stages = {c[3] for c in commands if c[2:3] == ["mlops_course.pipeline"]}
-    assert stages == {"prepare", "train", "evaluate"} <= set(pipeline.STAGES)
+    stages = {c[3] for c in commands if c[2:3] == ["mlops_course.dvc_stages"]}
+    assert stages == {"prepare", "train", "evaluate"} <= set(dvc_stages.STAGES)
 
 
 def test_template_matches_the_github_workflow_schema(tmp_path):
@@ -144,7 +144,7 @@ async def test_gate_and_register_jobs_run_against_a_real_registry(tmp_path):
         return _python(list(args), project, env)
 
     train(split.train)
-    evaluated = job("-m", "mlops_course.pipeline", "evaluate")  # the evaluate job
+    evaluated = job("-m", "mlops_course.dvc_stages", "evaluate")  # the evaluate job
     assert evaluated.returncode == 0, evaluated.stderr
     threshold = json.loads((project / "metrics.json").read_text())["threshold"]
     first = job("ci/champion.py", "--download", "champion/model.joblib")

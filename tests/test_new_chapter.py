@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from mlops_course.shell import tool
+from mlops_course.shell import executable
 from tools import execute, new_chapter
 from tools.nbchecks import (
     GLUE_CALL,
@@ -101,7 +101,7 @@ def test_skeleton_passes_ruff_with_the_repo_config(chapter):
     config = str(ROOT / "pyproject.toml")
     for command in (["check"], ["format", "--check"]):
         done = subprocess.run(
-            [tool("ruff"), *command, "--no-cache", "--config", config, str(path)],
+            [executable("ruff"), *command, "--no-cache", "--config", config, str(path)],
             capture_output=True,
             text=True,
         )

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from mlops_course.shell import tool
+from mlops_course.shell import executable
 from tools import lock
 from tools.nbchecks import (
     CHAPTER_MAP_END,
@@ -230,7 +230,7 @@ def test_lock_checks_catch_a_missing_hash_and_a_loose_pin():
 )
 def test_ruff_passes_on_the_repository(command):
     done = subprocess.run(
-        [tool("ruff"), *command, "--no-cache", "."],
+        [executable("ruff"), *command, "--no-cache", "."],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_course import pipeline
+from mlops_course import dvc_stages
 from tools.nbchecks import ROOT
 
 STARTERS = {
-    "drift-retraining": pipeline.TEMPLATE,
+    "drift-retraining": dvc_stages.TEMPLATE,
     "bentoml-evidently": ROOT / "starters" / "bentoml-evidently",
     "feast-two-models": ROOT / "starters" / "feast-two-models",
     "promotion-shadow": ROOT / "starters" / "promotion-shadow",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlops_course import shell
-from mlops_course.shell import CommandError, run, tool
+from mlops_course.shell import CommandError, executable, run
 from mlops_course.workspace import ENV_VAR, course_root, workspace
 
 
@@ -40,14 +40,14 @@ def test_default_root_is_the_checkout(monkeypatch):
 
 def test_run_resolves_tools_beside_python_and_reports_failures(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing to find on PATH
-    assert tool("python") == str(Path(sys.executable).parent / "python")
+    assert executable("python") == str(Path(sys.executable).parent / "python")
     monkeypatch.undo()
     done = run(["git", "init", "-q", str(tmp_path / "repo")])
     assert done.returncode == 0
     with pytest.raises(CommandError, match="exited with"):
         run(["git", "-C", str(tmp_path / "repo"), "log"])
     with pytest.raises(FileNotFoundError, match="not installed"):
-        tool("surely-not-a-real-tool")
+        executable("surely-not-a-real-tool")
 
 
 def test_sh_splits_like_a_shell_and_runs_no_shell(tmp_path):

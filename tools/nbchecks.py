@@ -12,7 +12,7 @@ import nbformat
 import yaml
 from jupytext.config import load_jupytext_config
 
-from mlops_course import hygiene
+from mlops_course import notebook_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "mlops_course"
@@ -84,7 +84,7 @@ def tags(cell) -> list[str]:
 
 def output_problems(nb) -> list[str]:
     """Errors, warnings and machine paths in a notebook's outputs (as the hook)."""
-    return hygiene.output_problems(nb)
+    return notebook_outputs.output_problems(nb)
 
 
 def read(path: Path):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_course.servers import HOST, Server, serve
-from mlops_course.shell import tool
+from mlops_course.shell import executable
 
 #: Settings shared by the server process and the kernel that runs flows.
 PREFECT_SETTINGS = {
@@ -59,7 +59,7 @@ def prefect_env(home: str | os.PathLike, port: int) -> dict[str, str]:
 def prefect_server_args(*, services: bool = True) -> list[str]:
     """The ``prefect server start`` argv; ``{host}`` and ``{port}`` to fill."""
     args = [
-        tool("prefect"),
+        executable("prefect"),
         "server",
         "start",
         "--host",

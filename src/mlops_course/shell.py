@@ -23,7 +23,7 @@ class CommandError(RuntimeError):
     """A command exited with a non-zero status; the message carries its output."""
 
 
-def tool(name: str) -> str:
+def executable(name: str) -> str:
     """Full path of the executable ``name``, preferring the one beside this Python."""
     beside = Path(sys.executable).parent / name
     if beside.is_file() and os.access(beside, os.X_OK):
@@ -52,14 +52,14 @@ def run(
     check: bool = True,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess:
-    """Run ``args`` (the first found with :func:`tool`); return the finished process.
+    """Run ``args`` (found with :func:`executable`); return the finished process.
 
     The command leads its own process group, so whatever it starts (torchrun's
     workers, a DVC stage's Python) is stopped with it when it runs past
     ``timeout`` seconds, which raises :class:`CommandError`; on Linux the group
     is also told to stop if the caller (the notebook's kernel) dies.
     """
-    argv = [tool(str(args[0])), *map(str, args[1:])]
+    argv = [executable(str(args[0])), *map(str, args[1:])]
     shown = " ".join([Path(argv[0]).name, *argv[1:]])
     process = subprocess.Popen(
         argv,

@@ -33,7 +33,7 @@ import pandas as pd
 
 from mlops_course.data import TARGET, TIMESTAMP_COLUMN, Split
 from mlops_course.servers import Server, serve
-from mlops_course.shell import tool
+from mlops_course.shell import executable
 
 #: Environment of the server process: no telemetry, and no background job runner
 #: (MLflow 3's job runner starts a handful of extra processes that only GenAI
@@ -69,7 +69,7 @@ def quiet_mlflow() -> None:
 def mlflow_server_args(folder: Path) -> list[str]:
     """The ``mlflow server`` argv for ``folder``; ``{host}`` and ``{port}`` to fill."""
     return [
-        tool("mlflow"),
+        executable("mlflow"),
         "server",
         "--backend-store-uri",
         f"sqlite:///{folder / 'mlflow.db'}",

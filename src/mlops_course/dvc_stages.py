@@ -11,10 +11,10 @@ Two forms of the same four stages (generate, prepare, train, evaluate):
   threshold chosen on validation and the metrics of the valid and test splits.
 - **Module stages** (chapter 6's training image runs them as its entry point)::
 
-    python -m mlops_course.pipeline generate  # data.*    -> data/applications.parquet
-    python -m mlops_course.pipeline prepare   # prepare.* -> data/prepared/*.parquet
-    python -m mlops_course.pipeline train     # train.*   -> models/model.joblib
-    python -m mlops_course.pipeline evaluate  #           -> metrics.json
+    python -m mlops_course.dvc_stages generate  # data.*    -> data/applications.parquet
+    python -m mlops_course.dvc_stages prepare   # prepare.* -> data/prepared/*.parquet
+    python -m mlops_course.dvc_stages train     # train.*   -> models/model.joblib
+    python -m mlops_course.dvc_stages evaluate  #           -> metrics.json
 
   :func:`write_project` writes a ready-made ``dvc.yaml`` and ``params.yaml``
   wiring these, with the modules each stage runs as its code ``deps`` (chapter
@@ -208,7 +208,7 @@ def recorded_md5(dvc_file: str | Path) -> str:
 
 #: The course modules each module stage imports (its code ``deps``), by stage:
 #: the package, this module and what it imports, and the model code for training.
-_RUNS = ("__init__.py", "pipeline.py", "shell.py", "data.py")
+_RUNS = ("__init__.py", "dvc_stages.py", "shell.py", "data.py")
 CODE = {
     "generate": _RUNS,
     "prepare": _RUNS,
@@ -224,7 +224,7 @@ def stage_definitions(*, generate: bool = True) -> dict[str, dict]:
     Each stage lists the modules it runs (:data:`CODE`, under ``src/``) before
     its data: editing the code re-runs the stage, as with chapter 2's scripts.
     """
-    command = "python -m mlops_course.pipeline {}".format
+    command = "python -m mlops_course.dvc_stages {}".format
     split_files = [f"{PREPARED}/{name}.parquet" for name in SPLITS]
 
     def code(stage: str) -> list[str]:
@@ -376,11 +376,11 @@ def copy_template(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m mlops_course.pipeline <stage>`` in the project."""
+    """Command line: ``python -m mlops_course.dvc_stages <stage>`` in the project."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or args[0] not in STAGES:
         print(
-            f"usage: python -m mlops_course.pipeline {{{','.join(STAGES)}}}",
+            f"usage: python -m mlops_course.dvc_stages {{{','.join(STAGES)}}}",
             file=sys.stderr,
         )
         return 2

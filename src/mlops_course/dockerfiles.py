@@ -1,36 +1,33 @@
-"""Dockerfiles without a Docker engine: course rules, build cache, image contents.
+"""Dockerfiles without a Docker engine: parsed, and checked against the course's rules.
 
-Used by chapter 6 (and its tests). General Dockerfile best practice is
-hadolint's job (chapter 6 runs it, and so do the pre-commit hooks); this module
-holds only what hadolint does not know:
+Used by chapter 6 (and its tests) and by the course's pre-commit hook. General
+Dockerfile best practice is hadolint's job (chapter 6 runs it, and so do the
+pre-commit hooks); this module holds only what hadolint does not know:
 
 - :func:`parse_dockerfile`: instructions and stages, read the way the builder
   reads them (line continuations, comments, the ``escape`` directive; no
   heredocs);
 - :func:`check_dockerfile`: the course's four rules (:data:`RULES`): an exact
   base tag, a builder stage, a non-root user, and a ``HEALTHCHECK`` that asks
-  a service's ``/ready`` route;
-- :func:`rebuild_plan` and :func:`is_ignored`: which build steps a file change
-  re-runs under the layer-cache rules, with the ``.dockerignore`` applied;
-- :func:`pip_installs`, :func:`dependency_closure`, :func:`installed_size`:
-  what the Python packages an image installs weigh, from installed metadata.
+  a service's ``/ready`` route.
+
+What a file change rebuilds is in :mod:`mlops_course.build_cache`, what the
+installed packages weigh in :mod:`mlops_course.package_sizes`.
 
 Command line (the course's pre-commit hook; exit 1 on any finding)::
 
-    python -m mlops_course.containers docker/serve.Dockerfile docker/train.Dockerfile
+    python -m mlops_course.dockerfiles docker/serve.Dockerfile docker/train.Dockerfile
 """
 
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import re
 import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 #: The course's rules: id -> what the Dockerfile must do.
@@ -47,8 +44,6 @@ EXACT_VERSION = re.compile(r"\d+\.\d+\.\d+")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 #: Commands that make an image a long-running service.
 SERVICE_COMMANDS = re.compile(r"\b(uvicorn|gunicorn|hypercorn|flask|nginx)\b")
-#: Instructions that add a file-system layer; all others only set metadata.
-LAYER_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
 
 
 @dataclass(frozen=True)
@@ -140,8 +135,10 @@ def _is_blank_or_comment(line: str) -> bool:
     return not line.strip() or line.lstrip().startswith("#")
 
 
-def parse_dockerfile(text: str) -> Dockerfile:
-    """Parse Dockerfile ``text`` into instructions and stages."""
+def parse_dockerfile(text: str | Dockerfile) -> Dockerfile:
+    """Parse Dockerfile ``text`` into instructions and stages (parsed: as it is)."""
+    if isinstance(text, Dockerfile):
+        return text
     lines = text.splitlines()
     escape = "\\"
     for line in lines:  # parser directives come first, before anything else
@@ -192,13 +189,9 @@ def parse_dockerfile(text: str) -> Dockerfile:
     return Dockerfile(tuple(instructions), global_args, tuple(stages))
 
 
-def _parsed(text: str | Dockerfile) -> Dockerfile:
-    return text if isinstance(text, Dockerfile) else parse_dockerfile(text)
-
-
 def is_service(dockerfile: str | Dockerfile) -> bool:
     """True when the final stage runs a server (EXPOSE, HEALTHCHECK, server command)."""
-    final = _parsed(dockerfile).final
+    final = parse_dockerfile(dockerfile).final
     for ins in final.instructions if final else ():
         if ins.keyword in {"EXPOSE", "HEALTHCHECK"}:
             return True
@@ -235,7 +228,7 @@ def check_dockerfile(
     ``service`` says whether the image runs a server (None: guessed by
     :func:`is_service`).
     """
-    parsed = _parsed(text)
+    parsed = parse_dockerfile(text)
     final = parsed.final
     if final is None:
         return [Finding("base-not-pinned", 1, "there is no FROM line.")]
@@ -278,184 +271,10 @@ def check_dockerfile(
     return sorted(findings, key=lambda f: (f.line, f.rule))
 
 
-# --- the build context and the layer cache ------------------------------------------
-
-
-def _ignore_regex(pattern: str) -> re.Pattern:
-    pieces = re.split(r"(\*\*/|\*\*|\*|\?)", pattern)
-    wildcards = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
-    return re.compile("".join(wildcards.get(p, re.escape(p)) for p in pieces))
-
-
-def is_ignored(path: str, dockerignore: str) -> bool:
-    """True when ``path`` (in the build context) is left out by ``dockerignore``."""
-    parts = path.strip("/").split("/")
-    prefixes = ["/".join(parts[: k + 1]) for k in range(len(parts))]
-    ignored = False
-    for raw in dockerignore.splitlines():
-        pattern = raw.strip()
-        if not pattern or pattern.startswith("#"):
-            continue
-        negate = pattern.startswith("!")
-        pattern = pattern.lstrip("!").strip().removeprefix("./").strip("/")
-        # Excluding a folder excludes everything under it, as in Docker.
-        if any(_ignore_regex(pattern).fullmatch(p) for p in prefixes):
-            ignored = not negate
-    return ignored
-
-
-def _copies(source: str, path: str) -> bool:
-    source = source.removeprefix("./").rstrip("/")
-    if source in {"", ".", "*"}:
-        return True
-    if any(ch in source for ch in "*?["):
-        return fnmatch.fnmatch(path, source) or fnmatch.fnmatch(path, source + "/*")
-    return path == source or path.startswith(source + "/")
-
-
-def rebuild_plan(
-    text: str | Dockerfile, changed: Iterable[str], *, dockerignore: str | None = None
-) -> list[dict[str, object]]:
-    """Which steps ``docker build`` re-runs after the ``changed`` files change.
-
-    A step is reused while it and every step before it in its stage are
-    unchanged; COPY also compares the files it copies, and ``COPY --from`` the
-    stage it copies from. Once one step misses, the rest of the stage runs
-    again. Base images are assumed cached.
-    """
-    parsed = _parsed(text)
-    changed = [c.strip("/") for c in changed]
-    if dockerignore is not None:
-        changed = [c for c in changed if not is_ignored(c, dockerignore)]
-    rebuilt: dict[str, bool] = {}
-    rows: list[dict[str, object]] = []
-    for stage in parsed.stages:
-        missed = rebuilt.get(stage.base, False)
-        for ins in stage.instructions:
-            if not missed and ins.keyword in {"COPY", "ADD"}:
-                if "from" in ins.flags:
-                    missed = rebuilt.get(ins.flags["from"], False)
-                else:
-                    sources = ins.words()[:-1]
-                    missed = any(_copies(s, c) for s in sources for c in changed)
-            if ins.keyword in LAYER_KEYWORDS | {"FROM"}:
-                status = "rebuilt" if missed else "cached"
-                rows.append(
-                    {
-                        "stage": stage.label,
-                        "line": ins.line,
-                        "step": str(ins),
-                        "status": status,
-                    }
-                )
-        rebuilt[stage.label] = rebuilt[str(stage.index)] = missed
-    return rows
-
-
-# --- what the Python packages of an image weigh ------------------------------------
-
-
-@dataclass(frozen=True)
-class PipInstall:
-    """One ``pip install`` of a RUN step: packages, constraint files, local paths."""
-
-    line: int
-    packages: tuple[str, ...]
-    constraints: tuple[str, ...]
-    local: tuple[str, ...]
-    options: tuple[str, ...]
-
-
-_PIP = re.compile(r"\b(?:python3?\s+-m\s+)?pip3?\s+install\s+(.*)")
-
-
-def pip_installs(text: str | Dockerfile) -> list[PipInstall]:
-    """Every ``pip install`` in the RUN steps of ``text``, with what it installs."""
-    found = []
-    for ins in _parsed(text).instructions:
-        if ins.keyword != "RUN":
-            continue
-        for command in re.split(r"&&|;|\|\|", ins.value):
-            match = _PIP.search(command)
-            if not match:
-                continue
-            words = shlex.split(match.group(1))
-            packages, constraints, local, options = [], [], [], []
-            while words:
-                word = words.pop(0)
-                if word in {"-c", "--constraint"} and words:
-                    constraints.append(words.pop(0))
-                elif word in {"-r", "--requirement", "-i", "--index-url"} and words:
-                    options.append(f"{word} {words.pop(0)}")
-                elif word.startswith("-"):
-                    options.append(word)
-                elif word.startswith((".", "/")) or word.endswith(".whl"):
-                    local.append(word)
-                else:
-                    packages.append(word)
-            found.append(
-                PipInstall(
-                    ins.line,
-                    tuple(packages),
-                    tuple(constraints),
-                    tuple(local),
-                    tuple(options),
-                )
-            )
-    return found
-
-
-def canonical(name: str) -> str:
-    """A distribution name in its canonical form (``PyYAML`` -> ``pyyaml``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def lock_names(lock_text: str) -> list[str]:
-    """The distribution names pinned in a requirements lock file."""
-    return sorted(
-        canonical(re.split(r"[<>=!~;\[ @]", line.strip(), maxsplit=1)[0])
-        for line in lock_text.splitlines()
-        if line.strip() and not line.lstrip().startswith(("#", "-"))
-    )
-
-
-def dependency_closure(names: Iterable[str]) -> set[str]:
-    """``names`` and all they require (no extras), from the installed metadata."""
-    from packaging.requirements import Requirement
-
-    todo, seen = [canonical(n) for n in names], set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            requires = metadata.distribution(name).requires or []
-        except metadata.PackageNotFoundError:
-            continue
-        for spec in map(Requirement, requires):
-            if spec.marker is None or spec.marker.evaluate({"extra": ""}):
-                todo.append(canonical(spec.name))
-    return seen
-
-
-def installed_size(name: str) -> int:
-    """Bytes on disk of the installed distribution ``name`` (.pyc files left out)."""
-    try:
-        files = metadata.distribution(name).files or []
-    except metadata.PackageNotFoundError:
-        return 0
-    total = 0
-    for file in files:
-        if file.suffix != ".pyc" and (path := Path(file.locate())).is_file():
-            total += path.stat().st_size
-    return total
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Check the Dockerfiles given on the command line; exit 1 on any finding."""
     parser = argparse.ArgumentParser(
-        prog="python -m mlops_course.containers", description=main.__doc__
+        prog="python -m mlops_course.dockerfiles", description=main.__doc__
     )
     parser.add_argument("files", nargs="*", type=Path, help="Dockerfiles")
     args = parser.parse_args(argv)

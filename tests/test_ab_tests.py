@@ -7,18 +7,18 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from mlops_course import experiments
+from mlops_course import ab_tests
 from mlops_course.data import generate_applications
 
 
 def test_outcomes_arrive_between_the_delays():
-    frame = experiments.with_outcome_dates(generate_applications(500, seed=1), seed=2)
+    frame = ab_tests.with_outcome_dates(generate_applications(500, seed=1), seed=2)
     delay = (frame["outcome_at"] - frame["event_timestamp"]).dt.days
     assert delay.between(30, 90).all() and delay.nunique() > 30
-    again = experiments.with_outcome_dates(generate_applications(500, seed=1), seed=2)
+    again = ab_tests.with_outcome_dates(generate_applications(500, seed=1), seed=2)
     pd.testing.assert_series_equal(frame["outcome_at"], again["outcome_at"])
     with pytest.raises(ValueError, match="min_days"):
-        experiments.with_outcome_dates(frame, min_days=10, max_days=5)
+        ab_tests.with_outcome_dates(frame, min_days=10, max_days=5)
 
 
 def test_readout_counts_only_approved_loans_whose_outcome_is_known():
@@ -32,7 +32,7 @@ def test_readout_counts_only_approved_loans_whose_outcome_is_known():
             "outcome_at": [day, day, day + pd.Timedelta(days=1), day, day, day, day],
         }
     )
-    out = experiments.cumulative_readout(decisions, [day, day + pd.Timedelta(days=1)])
+    out = ab_tests.cumulative_readout(decisions, [day, day + pd.Timedelta(days=1)])
     first = out[out["day"] == day].set_index("variant")
     assert first.loc["primary", ["loans", "defaults"]].tolist() == [2, 1]
     assert first.loc["challenger", ["loans", "defaults"]].tolist() == [2, 1]
@@ -41,7 +41,7 @@ def test_readout_counts_only_approved_loans_whose_outcome_is_known():
     assert later.loc["primary", "rate"] == pytest.approx(2 / 3)
     assert (out["low"] < out["rate"]).all() and (out["rate"] < out["high"]).all()
     with pytest.raises(ValueError, match="outcome_at"):
-        experiments.cumulative_readout(decisions.drop(columns="outcome_at"), [day])
+        ab_tests.cumulative_readout(decisions.drop(columns="outcome_at"), [day])
 
 
 def clustered_frame(n_units=2_000, rows_per_unit=3, seed=0):
@@ -59,22 +59,22 @@ def test_per_unit_sums_each_units_rows_and_refuses_a_unit_in_two_arms():
     frame = pd.DataFrame(
         {"unit": ["u1", "u1", "u2"], "arm": ["a", "a", "b"], "y": [1, 0, 1]}
     )
-    units = experiments.per_unit(frame, ["y"], unit="unit", arm="arm")
+    units = ab_tests.per_unit(frame, ["y"], unit="unit", arm="arm")
     assert units.to_dict("records") == [
         {"unit": "u1", "arm": "a", "n": 2, "y": 1},
         {"unit": "u2", "arm": "b", "n": 1, "y": 1},
     ]
     frame.loc[1, "arm"] = "b"
     with pytest.raises(ValueError, match="1 units appear in more than one arm"):
-        experiments.per_unit(frame, ["y"], unit="unit", arm="arm")
+        ab_tests.per_unit(frame, ["y"], unit="unit", arm="arm")
     with pytest.raises(ValueError, match="lacks columns"):
-        experiments.per_unit(frame, ["z"], unit="unit", arm="arm")
+        ab_tests.per_unit(frame, ["z"], unit="unit", arm="arm")
 
 
 def test_ratio_difference_matches_a_cluster_robust_regression():
     frame = clustered_frame()
-    units = experiments.per_unit(frame, ["y", "one"], unit="unit", arm="arm")
-    out = experiments.ratio_difference(
+    units = ab_tests.per_unit(frame, ["y", "one"], unit="unit", arm="arm")
+    out = ab_tests.ratio_difference(
         units, "y", "n", arm="arm", treatment="b", control="a"
     )
     means = frame.groupby("arm")["y"].mean()
@@ -95,11 +95,11 @@ def test_ratio_difference_uses_the_denominator_it_is_given():
     units = pd.DataFrame(
         {"arm": ["a", "a", "b", "b"], "k": [1, 0, 2, 1], "m": [2, 2, 2, 2]}
     )
-    out = experiments.ratio_difference(
+    out = ab_tests.ratio_difference(
         units, "k", "m", arm="arm", treatment="b", control="a"
     )
     assert out["treatment"] == 0.75 and out["control"] == 0.25
     with pytest.raises(ValueError, match="arm 'c'"):
-        experiments.ratio_difference(
+        ab_tests.ratio_difference(
             units, "k", "m", arm="arm", treatment="c", control="a"
         )

@@ -7,7 +7,7 @@ by pre-commit's own hooks: see ``.pre-commit-config.yaml``.)
 
 Command line (what ``.pre-commit-config.yaml`` calls; exit 1 when a check fails)::
 
-    python -m mlops_course.hygiene FILE.ipynb...
+    python -m mlops_course.notebook_outputs FILE.ipynb...
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def notebook_problems(path: str | Path) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Check the notebooks pre-commit passes; exit 1 on any problem."""
     parser = argparse.ArgumentParser(
-        prog="python -m mlops_course.hygiene", description=main.__doc__
+        prog="python -m mlops_course.notebook_outputs", description=main.__doc__
     )
     parser.add_argument("files", nargs="*", help="notebooks (.ipynb)")
     args = parser.parse_args(argv)

@@ -15,8 +15,7 @@ import yaml
 
 import mlops_course
 from mlops_course.data import TIMESTAMP_COLUMN, generate_applications, time_split
-from mlops_course.modeling import best_threshold, features_and_target
-from mlops_course.pipeline import (
+from mlops_course.dvc_stages import (
     DATA,
     DEFAULT_PARAMS,
     METRIC_NAMES,
@@ -39,6 +38,7 @@ from mlops_course.pipeline import (
     train,
     write_project,
 )
+from mlops_course.modeling import best_threshold, features_and_target
 from mlops_course.shell import run, sh
 
 SMALL = {"data": {"n_rows": 1_500, "seed": 7}}
@@ -57,7 +57,7 @@ def test_write_project_writes_the_stages_and_merged_params(tmp_path):
     assert list(stages) == ["generate", "prepare", "train", "evaluate"]
     code = "src/mlops_course/"
     assert stages["prepare"]["deps"][-1] == DATA
-    assert f"{code}pipeline.py" in stages["prepare"]["deps"]
+    assert f"{code}dvc_stages.py" in stages["prepare"]["deps"]
     assert stages["generate"]["outs"] == [DATA]
     assert f"{code}modeling.py" in stages["train"]["deps"]
     assert f"{code}modeling.py" not in stages["generate"]["deps"]
@@ -69,7 +69,8 @@ def test_write_project_writes_the_stages_and_merged_params(tmp_path):
     assert stages["evaluate"]["outs"] == [MODEL_METADATA]
     assert stages["evaluate"]["metrics"] == [{METRICS: {"cache": False}}]
     assert all(
-        s["cmd"].startswith("python -m mlops_course.pipeline ") for s in stages.values()
+        s["cmd"].startswith("python -m mlops_course.dvc_stages ")
+        for s in stages.values()
     )
     params = yaml.safe_load(params_yaml.read_text())
     assert params["train"] == {"kind": "logreg", "seed": 0, "C": 0.5}
@@ -135,7 +136,7 @@ def test_missing_inputs_say_what_to_do(tmp_path):
 def test_command_line_runs_a_stage_in_the_working_directory(tmp_path, capsys):
     write_project(tmp_path, SMALL)
     done = subprocess.run(
-        [sys.executable, "-m", "mlops_course.pipeline", "generate"],
+        [sys.executable, "-m", "mlops_course.dvc_stages", "generate"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -144,7 +145,7 @@ def test_command_line_runs_a_stage_in_the_working_directory(tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     assert len(pd.read_parquet(tmp_path / DATA)) == 1_500
     assert main(["nonsense"]) == 2
-    assert "usage: python -m mlops_course.pipeline" in capsys.readouterr().err
+    assert "usage: python -m mlops_course.dvc_stages" in capsys.readouterr().err
 
 
 def test_md5_helpers(tmp_path):

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 import yaml
 
-from mlops_course.hygiene import main, notebook_problems
-from mlops_course.shell import run, tool
+from mlops_course.notebook_outputs import main, notebook_problems
+from mlops_course.shell import executable, run
 from mlops_course.workspace import course_root
 
 ROOT = course_root()
@@ -81,7 +81,7 @@ def test_pre_commit_config_is_local_and_offline():
     }
     assert set(programs) >= {"ruff-check", "ruff-format", "hadolint"}
     for hook_id, program in programs.items():
-        assert tool(program), hook_id  # tool() raises if the program is missing
+        assert executable(program), hook_id  # raises if the program is missing
 
 
 def _repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
