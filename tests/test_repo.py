@@ -19,8 +19,10 @@ from tools.nbchecks import (
     chapter_map,
     chapter_row,
     ci_parameters,
+    covering_tests,
     fence_problems,
     format_row,
+    imported_modules,
     output_problems,
     pair_problems,
     read,
@@ -108,6 +110,25 @@ def test_pair_check_names_the_cell_a_hand_edit_changed(tmp_path):
     assert [p for p in pair_problems(copy) if "not the text jupytext writes" in p]
     text_source(copy).unlink()
     assert [p for p in pair_problems(copy) if "missing" in p]
+
+
+def test_chapter_map_keeps_submodules_and_finds_their_tests():
+    code = (
+        "from mlops_course import data, serving\n"
+        "from mlops_course.serving import canary\n"
+        "from mlops_course.serving.metrics import UNMATCHED\n"
+        "import mlops_course.serving.rollout_app\n"
+    )
+    assert imported_modules(code) == {
+        "data",
+        "serving",
+        "serving.canary",
+        "serving.metrics",
+        "serving.rollout_app",
+    }
+    assert {"test_canary.py", "test_serving_metrics.py"} <= set(
+        covering_tests({"serving.canary", "serving.metrics"})
+    )
 
 
 def test_book_pages_open_directives_the_parser_can_read():

@@ -539,7 +539,7 @@ def test_the_package_re_exports_only_names_used_outside_it():
     """``mlops_course.serving`` re-exports what chapters, tests and tools import."""
     import re
 
-    from tests.nbchecks import ROOT
+    from tools.nbchecks import ROOT
 
     globs = ["notebooks/*.md", "tests/*.py", "benchmarks/*.py", "starters/**/*.py"]
     globs += ["src/mlops_course/*.py", "tools/*.py", "book/**/*.md"]

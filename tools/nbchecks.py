@@ -176,7 +176,12 @@ def anti_pattern_problems(nb) -> list[str]:
 
 
 def imported_modules(source: str) -> set[str]:
-    """The ``mlops_course`` modules Python (or IPython) code imports, by short name."""
+    """The ``mlops_course`` modules Python (or IPython) code imports, by dotted name.
+
+    Submodules keep their path below the package: ``from mlops_course.serving
+    import canary`` and ``from mlops_course.serving.canary import Canary`` both
+    give ``serving.canary``; ``from mlops_course import serving`` gives ``serving``.
+    """
     from IPython.core.inputtransformer2 import TransformerManager
 
     tree = ast.parse(TransformerManager().transform_cell(source))
@@ -190,13 +195,25 @@ def imported_modules(source: str) -> set[str]:
             continue
         for name in names:
             parts = name.split(".")
-            if parts[0] == PACKAGE and len(parts) > 1 and _is_module(parts[1]):
-                found.add(parts[1])
+            if parts[0] != PACKAGE:
+                continue
+            # The longest dotted prefix that is a module (a name imported from a
+            # module, such as a class, is not).
+            modules = [
+                ".".join(parts[1:end])
+                for end in range(2, len(parts) + 1)
+                if _is_module(".".join(parts[1:end]))
+            ]
+            if modules:
+                found.add(modules[-1])
     return found
 
 
 def _is_module(name: str) -> bool:
-    return importlib.util.find_spec(f"{PACKAGE}.{name}") is not None
+    try:
+        return importlib.util.find_spec(f"{PACKAGE}.{name}") is not None
+    except ModuleNotFoundError:  # a parent of ``name`` is not a package
+        return False
 
 
 def notebook_modules(nb) -> set[str]:
@@ -208,13 +225,26 @@ def notebook_modules(nb) -> set[str]:
 def covering_tests(modules: set[str]) -> list[str]:
     """The test files of ``modules`` (see the chapter map in CONTRIBUTING.md)."""
     # A module's own file is tests/test_<module>.py (``_and_`` joins two modules);
-    # a module without one is covered by every test file that imports it.
+    # a submodule's is test_<parent>_<module>.py or test_<module>.py. A module
+    # without one is covered by every test file that imports it.
     files = sorted((ROOT / "tests").glob("test_*.py"))
     found: set[str] = set()
     for module in modules:
-        own = [
-            f for f in files if module in f.stem.removeprefix("test_").split("_and_")
-        ]
+        names = [module.replace(".", "_"), module.rsplit(".", 1)[-1]]
+        own = next(
+            (
+                mine
+                for name in names
+                if (
+                    mine := [
+                        f
+                        for f in files
+                        if name in f.stem.removeprefix("test_").split("_and_")
+                    ]
+                )
+            ),
+            [],
+        )
         candidates = own or files
         found.update(
             f.name for f in candidates if module in imported_modules(f.read_text())
