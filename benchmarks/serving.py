@@ -52,7 +52,7 @@ from mlops_course.data import FEATURES, generate_applications, time_split
 from mlops_course.loadtest import call_times, run_load
 from mlops_course.modeling import features_and_target, make_model, wide_mlp
 from mlops_course.serialization import as_model_input, to_onnx
-from mlops_course.servers import serve
+from mlops_course.servers import HOST, serve
 from mlops_course.serving import (
     ARROW_STREAM,
     OnnxEngine,
@@ -343,7 +343,7 @@ def mlflow_row(pipeline, X, single, many, want, pin_prefix, plan, work: Path) ->
         "--env-manager",
         "local",
         "--host",
-        "127.0.0.1",
+        HOST,
         "--port",
         "{port}",
     ]
@@ -625,7 +625,7 @@ def bento_sweep(
         "serve",
         "mlops_course.bento_service:CreditDefault",
         "--host",
-        "127.0.0.1",
+        HOST,
         "--port",
         "{port}",
     ]

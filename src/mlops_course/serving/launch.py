@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from mlops_course.servers import HOST
+
 #: Chapter 5's service: ``Settings`` from ``MLOPS_*`` variables.
 APP_FACTORY = "mlops_course.serving:app_from_env"
 
@@ -32,7 +34,7 @@ def uvicorn_command(
     the server binds 127.0.0.1 only. ``extra`` arguments go last.
     """
     argv = [sys.executable, "-m", "uvicorn", factory]
-    argv += ["--factory", "--host", "127.0.0.1", "--port", "{port}"]
+    argv += ["--factory", "--host", HOST, "--port", "{port}"]
     if not access_log:
         argv.append("--no-access-log")
     return [*argv, *extra]
