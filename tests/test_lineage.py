@@ -85,6 +85,15 @@ def test_a_stage_run_emits_start_then_complete_with_versions(project, monkeypatc
     assert env["OMP_NUM_THREADS"] == "1"
 
 
+def test_the_events_folder_is_made_when_missing(project):
+    events_file = project / "not-yet" / "events.jsonl"  # a fresh clone lacks it
+    assert not events_file.parent.exists()
+    command = [sys.executable, "-c", WRITE]
+    client = file_client(events_file)
+    assert lineage.run_stage("train", command, root=project, client=client) == 0
+    assert len(lineage.read_events(events_file)) == 2
+
+
 def test_a_failing_stage_emits_fail_and_returns_its_status(project):
     events_file = project / "events.jsonl"
     status = lineage.run_stage(

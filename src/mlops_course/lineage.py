@@ -129,6 +129,14 @@ def _run_facets(root: Path, sections: Sequence[str]) -> dict:
     }
 
 
+def _make_room(client, root: Path) -> None:
+    """Create the folder of a local FileTransport's file (a fresh clone lacks it)."""
+    config = getattr(client.transport, "config", None)
+    path = getattr(config, "log_file_path", None)
+    if isinstance(path, str) and "://" not in path:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+
+
 def now() -> str:
     """The current time as OpenLineage wants it (ISO 8601 with the zone)."""
     return datetime.now(UTC).isoformat()
@@ -164,6 +172,7 @@ def run_stage(
         raise ValueError("no command to run after the stage name")
     root = Path(root)
     client = client or OpenLineageClient()
+    _make_room(client, root)
     inputs, outputs, sections = stage_io(root, stage)
     run_id = str(generate_new_uuid())
     job = Job(namespace=namespace, name=stage)
