@@ -34,6 +34,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
     positive_data_acceptance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -47,6 +48,7 @@ CHECKS = [
     not_a_server_error,  # never a 5xx
     status_code_conformance,  # only status codes the document declares
     response_schema_conformance,  # answers match their response_model
+    response_headers_conformance,  # headers the document declares are sent
     positive_data_acceptance,  # valid requests are answered with a 2xx
     negative_data_rejection,  # invalid ones with a 4xx
 ]

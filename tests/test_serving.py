@@ -81,6 +81,48 @@ async def test_health_ready_and_metadata(settings, data):
 
 
 @pytest.mark.anyio
+async def test_every_model_answer_names_its_model_in_headers(settings, data):
+    rows = data[1].iloc[:3]
+    async with client_for(settings) as client:
+        answers = {
+            "/predict": await client.post("/predict", json=to_records(rows)[0]),
+            "/predict/batch": await client.post(
+                "/predict/batch", json={"applications": to_records(rows)}
+            ),
+            "/predict/batch/arrow": await client.post(
+                "/predict/batch/arrow", content=to_arrow_stream(rows), headers=ARROW
+            ),
+            "/ready": await client.get("/ready"),
+            "/metadata": await client.get("/metadata"),
+        }
+        refused = await client.post("/predict", json={"age": "old"})
+        health = await client.get("/health")
+        spec = (await client.get("/openapi.json")).json()
+    meta = answers["/metadata"].json()
+    for route, answer in answers.items():
+        assert answer.status_code == 200, route
+        assert answer.headers[serving.MODEL_NAME_HEADER] == meta["model_name"], route
+        assert answer.headers[serving.MODEL_VERSION_HEADER] == "7", route
+        method = "get" if route in ("/ready", "/metadata") else "post"
+        declared = spec["paths"][route][method]["responses"]["200"]
+        assert set(declared["headers"]) == {"X-Model-Name", "X-Model-Version"}, route
+        assert "content" in declared, route  # the response model is still there
+    # No model answered a refused request or the liveness probe: no model named.
+    assert refused.status_code == 422
+    for answer in (refused, health):
+        assert serving.MODEL_VERSION_HEADER not in answer.headers
+
+
+@pytest.mark.anyio
+async def test_without_a_model_no_answer_claims_one(tmp_path):
+    settings = Settings(model_path=tmp_path / "missing.joblib", threshold=THRESHOLD)
+    async with client_for(settings) as client:
+        ready = await client.get("/ready")
+    assert ready.status_code == 503
+    assert serving.MODEL_NAME_HEADER not in ready.headers
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("engine", ["onnx", "sklearn"])
 async def test_answers_agree_with_predict_proba(model_file, pipeline, data, engine):
     rows = data[1].iloc[:300]

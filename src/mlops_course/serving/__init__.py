@@ -31,12 +31,17 @@ It is a textbook FastAPI app with a few production habits:
   ``<file>.metadata.json`` beside it (:func:`save_model_metadata`).
   ``MLOPS_THRESHOLD`` serves a file that has none; with neither, the model does
   not load. ``/predict/batch/arrow`` takes an Arrow IPC stream checked by pyarrow.
+- Every answer a model gave names it: ``X-Model-Name`` and ``X-Model-Version``
+  headers (declared in the OpenAPI document), the first link of chapter 18's
+  lineage from a prediction back to its data and commit.
 """
 
 from __future__ import annotations
 
 from mlops_course.serving.app import (
     MAX_ERRORS_SHOWN,
+    MODEL_NAME_HEADER,
+    MODEL_VERSION_HEADER,
     app_from_env,
     create_app,
 )
@@ -76,6 +81,8 @@ __all__ = [
     "MAX_BATCH_ROWS",
     "MAX_BODY_BYTES",
     "MAX_ERRORS_SHOWN",
+    "MODEL_NAME_HEADER",
+    "MODEL_VERSION_HEADER",
     "METADATA_SUFFIX",
     "ModelLoadError",
     "OnnxEngine",

@@ -47,12 +47,40 @@ logger = logging.getLogger("mlops_course.serving")
 
 
 # --------------------------------------------------------------------------- the app
-def loaded_model(request: Request) -> LoadedModel:
-    """Dependency: the loaded model, or a 503 with the reason it is not there."""
+#: Response headers naming the model that answered (chapter 18: lineage starts here).
+MODEL_NAME_HEADER = "X-Model-Name"
+MODEL_VERSION_HEADER = "X-Model-Version"
+#: How the OpenAPI document declares them on a route's 200 answer.
+MODEL_HEADERS = {
+    MODEL_NAME_HEADER: {
+        "description": "Registered name of the model that answered.",
+        "schema": {"type": "string"},
+    },
+    MODEL_VERSION_HEADER: {
+        "description": "Its version: the registry's number, or a file's digest.",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def loaded_model(request: Request, response: Response) -> LoadedModel:
+    """Dependency: the loaded model, or a 503 with the reason it is not there.
+
+    Every answer it serves names the model in two headers, :data:`MODEL_NAME_HEADER`
+    and :data:`MODEL_VERSION_HEADER`: the model object the request used, so a
+    reload between two requests never mislabels an answer.
+    """
     model = request.app.state.model
     if model is None:
         raise HTTPException(503, f"model not loaded: {request.app.state.model_error}")
+    response.headers[MODEL_NAME_HEADER] = model.name
+    response.headers[MODEL_VERSION_HEADER] = model.version
     return model
+
+
+def _with_model_headers(responses: dict) -> dict:
+    """``responses`` plus a 200 whose documented headers name the model."""
+    return {**responses, 200: {"headers": MODEL_HEADERS}}
 
 
 def content_type(*accepted: str):
@@ -205,12 +233,20 @@ def create_app(settings: Settings) -> FastAPI:
         """The process is up (it says nothing about the model)."""
         return Status(status="ok")
 
-    @app.get("/ready", response_model=Status, responses={503: ERRORS[503]})
+    @app.get(
+        "/ready",
+        response_model=Status,
+        responses=_with_model_headers({503: ERRORS[503]}),
+    )
     async def ready(model: ReadyModel) -> Status:
         """200 once the model is loaded and can answer, else 503 with the reason."""
         return Status(status="ready", model_version=model.version)
 
-    @app.get("/metadata", response_model=Metadata, responses={503: ERRORS[503]})
+    @app.get(
+        "/metadata",
+        response_model=Metadata,
+        responses=_with_model_headers({503: ERRORS[503]}),
+    )
     async def metadata(model: ReadyModel) -> Metadata:
         """Which model answers: name, version, source, training data hash, engine."""
         return model.metadata()
@@ -218,7 +254,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(
         "/predict",
         response_model=Prediction,
-        responses=ERRORS,
+        responses=_with_model_headers(ERRORS),
         dependencies=[content_type(JSON)],
     )
     async def predict(application: Application, model: ReadyModel) -> Prediction:
@@ -239,7 +275,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(
         "/predict/batch",
         response_model=BatchPrediction,
-        responses=ERRORS,
+        responses=_with_model_headers(ERRORS),
         dependencies=[content_type(JSON)],
     )
     async def predict_batch(batch: BatchRequest, model: ReadyModel) -> BatchPrediction:
@@ -251,7 +287,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(
         "/predict/batch/arrow",
         response_model=BatchPrediction,
-        responses=ERRORS,
+        responses=_with_model_headers(ERRORS),
         dependencies=[content_type(ARROW_STREAM)],
         openapi_extra={"requestBody": {"required": True, "content": arrow_body}},
     )
