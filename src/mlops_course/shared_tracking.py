@@ -11,6 +11,8 @@ and :func:`mlops_course.servers.serve`, and always stops it. What it sets up:
 - the admin password from ``MLFLOW_AUTH_ADMIN_PASSWORD`` (MLflow ships none and
   refuses to start without one of 12 or more characters) and a random
   ``MLFLOW_FLASK_SERVER_SECRET_KEY`` (the CSRF key the auth app requires);
+- successful password checks remembered for 60 s (``auth_cache_ttl_seconds``:
+  each check is a deliberately slow hash, paid on every request otherwise);
 - no job runner, no telemetry, one worker (:data:`tracking.SERVER_ENV`).
 
 Users, workspaces and roles are the lesson: the chapter creates them with
@@ -49,6 +51,9 @@ def auth_config_text(folder: str | os.PathLike, default_permission: str) -> str:
         f"database_uri = sqlite:///{database}\n"
         f"admin_username = {ADMIN}\n"
         "grant_default_workspace_access = false\n"
+        # Each request's password check is a deliberately slow hash: remember a
+        # successful check for 60 s (a changed password may work that long).
+        "auth_cache_ttl_seconds = 60\n"
     )
 
 

@@ -3,8 +3,10 @@
 A subpackage, one concern a module: ``schemas`` (the contract), ``settings``,
 ``engines`` (ONNX Runtime, scikit-learn), ``loading`` (files and the registry),
 ``arrow`` (Arrow batches) and ``app`` (routes and errors); ``reload`` adds the
-opt-in ``POST /admin/reload`` of chapter 8. Import from
-``mlops_course.serving``, which re-exports what chapters and tests use.
+opt-in ``POST /admin/reload`` of chapter 8; ``tenancy`` (chapter 16, imported
+as ``mlops_course.serving.tenancy``) serves many teams' models from one
+process. Import from ``mlops_course.serving``, which re-exports what chapters
+and tests use.
 
 Chapter 5 builds and tests it; chapters 6 (containers) and 7 (capstone) start
 it the same way::
