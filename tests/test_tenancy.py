@@ -253,3 +253,17 @@ async def test_the_service_cache_evicts_within_its_budget(catalogue, record):
 def test_quota_json_in_the_environment_is_read(tmp_path):
     env = TenancySettings(tmp_path, quotas={"a": Quota(2.0, 3)}).to_env()
     assert json.loads(env["MLOPS_TENANCY_QUOTAS"]) == {"a": {"rate": 2.0, "burst": 3}}
+
+
+@pytest.mark.anyio
+async def test_a_refusal_comes_before_the_body_is_parsed(catalogue, record):
+    settings = TenancySettings(catalogue.root, quotas={"cards": Quota(0.1, 1)})
+    async with client(settings) as http:
+        first = await http.post("/v1/cards/credit-default/predict", json=record)
+        garbage = await http.post(
+            "/v1/cards/credit-default/predict", content=b"not json at all"
+        )
+        unknown = await http.post("/v1/nobody/credit-default/predict", json=record)
+    assert first.status_code == 200
+    assert garbage.status_code == 429  # refused before the body is read
+    assert unknown.status_code == 404  # unknown tenants are not rate-limited: 404

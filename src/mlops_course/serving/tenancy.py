@@ -18,7 +18,9 @@ chapter 15's ``batching.create_app``, which it leaves unchanged.
   used until it does.
 - :class:`TokenBucket` and :class:`Quotas`: each tenant has ``rate`` requests
   per second with bursts up to ``burst``; a request over it gets a 429 with a
-  ``Retry-After`` header (whole seconds, at least 1, as HTTP requires).
+  ``Retry-After`` header (whole seconds, at least 1, as HTTP requires),
+  answered by a middleware before routing and body validation, so a flood
+  over the quota costs the server as little as possible.
 - :func:`create_app` serves ``POST /v1/{tenant}/{model}/predict`` (the
   tenant's ``champion`` alias unless ``?alias=`` says otherwise),
   ``GET /v1/{tenant}/models``, ``/health``, ``/cache`` and ``/metrics``.
@@ -439,6 +441,45 @@ def load_version(path: Path) -> tuple[ServedModel, int]:
     return ServedModel(OnnxEngine(data), float(meta["decision_threshold"])), len(data)
 
 
+class _QuotaGate:
+    """Pure ASGI middleware: a tenant over its quota gets 429 before any parsing.
+
+    Refusing in front of routing and body validation keeps a refusal cheap: the
+    flood of a tenant over its quota costs the server as little as possible.
+    """
+
+    def __init__(
+        self, app: Any, catalogue: Catalogue, quotas: Quotas, metrics: TenantMetrics
+    ) -> None:
+        self.app, self.catalogue, self.quotas = app, catalogue, quotas
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            parts = scope["path"].split("/")  # ["", "v1", tenant, model, "predict"]
+            if len(parts) == 5 and parts[1] == "v1" and parts[4] == "predict":
+                tenant, model = parts[2], parts[3]
+                if tenant in self.quotas.buckets and self.catalogue.has_tenant(tenant):
+                    wait = self.quotas.wait(tenant)
+                    if wait > 0:
+                        known = self.catalogue.has_model(tenant, model)
+                        label = model if known else UNKNOWN
+                        self.metrics.throttled.labels(tenant).inc()
+                        self.metrics.requests.labels(tenant, label, "429").inc()
+                        rate = self.quotas.quotas[tenant].rate
+                        refusal = JSONResponse(
+                            {
+                                "detail": f"tenant {tenant!r} is over its quota "
+                                f"of {rate:g} requests/s"
+                            },
+                            429,
+                            headers={"Retry-After": Quotas.retry_after(wait)},
+                        )
+                        await refusal(scope, receive, send)
+                        return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: TenancySettings) -> FastAPI:
     """The multi-tenant, multi-model service for ``settings``."""
     catalogue = Catalogue(settings.catalogue)
@@ -460,12 +501,13 @@ def create_app(settings: TenancySettings) -> FastAPI:
         summary="One process, many teams' models: /v1/{tenant}/{model}/predict.",
     )
     apply_contract(app)
+    app.add_middleware(_QuotaGate, catalogue=catalogue, quotas=quotas, metrics=metrics)
     app.state.catalogue, app.state.cache, app.state.quotas = catalogue, cache, quotas
     app.state.metrics = metrics
 
-    def refuse(status: int, detail: str, tenant: str, model: str, **headers: str):
+    def refuse(status: int, detail: str, tenant: str, model: str) -> JSONResponse:
         metrics.requests.labels(tenant, model, str(status)).inc()
-        return JSONResponse({"detail": detail}, status, headers=headers or None)
+        return JSONResponse({"detail": detail}, status)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -502,17 +544,7 @@ def create_app(settings: TenancySettings) -> FastAPI:
         started = time.perf_counter()
         if not catalogue.has_tenant(tenant):
             return refuse(404, f"unknown tenant {tenant!r}", UNKNOWN, UNKNOWN)
-        wait = quotas.wait(tenant)
-        if wait > 0:
-            metrics.throttled.labels(tenant).inc()
-            rate = quotas.quotas[tenant].rate
-            return refuse(
-                429,
-                f"tenant {tenant!r} is over its quota of {rate:g} requests/s",
-                tenant,
-                model if catalogue.has_model(tenant, model) else UNKNOWN,
-                **{"Retry-After": Quotas.retry_after(wait)},
-            )
+        # (a tenant over its quota never gets here: _QuotaGate answered 429)
         try:
             version, _ = catalogue.resolve(tenant, model, alias)
         except NotFound as error:
