@@ -48,8 +48,8 @@ NOT_IMPORTED = {
     ),
     "uvicorn": (
         "serves every FastAPI app as a server process (`python -m uvicorn`)",
-        "src/mlops_course/serving/app.py",
-        '"-m", "uvicorn"',
+        "src/mlops_course/serving/launch.py",
+        '"-m", "uvicorn", factory',
     ),
     "pytest-xdist": (
         "pytest's `-n 2 --dist loadfile` (a plugin, loaded by pytest)",

@@ -206,8 +206,8 @@ def test_no_chapter_uses_the_packages_private_names():
             "mlops_course.servers._tail (private to mlops_course.servers)",
         ),
         (
-            "from mlops_course.serving import rollout as ro\nro.Canary._new_step",
-            "ro.Canary._new_step (private to mlops_course.serving.rollout)",
+            "from mlops_course.serving import canary as ca\nca.Canary._new_step",
+            "ca.Canary._new_step (private to mlops_course.serving.canary)",
         ),
         (
             "from mlops_course import gates\n"

@@ -38,8 +38,9 @@ from typing import Any
 
 import yaml
 
-#: Identifies the code that wrote an event (OpenLineage's ``producer`` field).
-PRODUCER = "https://github.com/mlops-course/mlops-course/tree/main/src/mlops_course"
+#: Identifies the code that wrote an event (OpenLineage's ``producer`` field, a
+#: URI). A URN, not the repository's address: that is set once, in _config.yml.
+PRODUCER = "urn:mlops-course:mlops_course.lineage"
 #: The job namespace of the course's pipeline (one per team or scheduler).
 JOB_NAMESPACE = "kestrel-credit"
 #: Files on a local disk: OpenLineage's naming convention for a file system.
