@@ -46,11 +46,6 @@ NOT_IMPORTED = {
         "module:tqdm.notebook",
         "ipywidgets",
     ),
-    "uvicorn": (
-        "serves every FastAPI app as a server process (`python -m uvicorn`)",
-        "src/mlops_course/serving/launch.py",
-        '"-m", "uvicorn", factory',
-    ),
     "pytest-xdist": (
         "pytest's `-n 2 --dist loadfile` (a plugin, loaded by pytest)",
         "Makefile",
