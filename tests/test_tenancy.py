@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 
 import httpx
@@ -14,16 +15,15 @@ from mlops_course.data import generate_applications
 from mlops_course.modeling import features_and_target, make_model
 from mlops_course.serialization import as_model_input, to_onnx
 from mlops_course.serving import OnnxEngine, to_records
+from mlops_course.serving.launch import uvicorn_command
+from mlops_course.serving.quotas import Quota
 from mlops_course.serving.tenancy import (
-    Catalogue,
-    DoesNotFit,
-    ModelCache,
-    Quota,
-    Quotas,
+    UVICORN_FACTORY,
     TenancySettings,
-    TokenBucket,
+    app_from_env,
     create_app,
 )
+from mlops_course.serving.tenant_catalogue import Catalogue
 
 
 @pytest.fixture
@@ -67,66 +67,19 @@ def record(frame):
     return to_records(frame.iloc[:1])[0]
 
 
-# ------------------------------------------------------------------ mechanisms
-def test_token_bucket_allows_a_burst_then_refuses_until_a_token_is_due():
-    now = [0.0]
-    bucket = TokenBucket(rate=10, burst=3, clock=lambda: now[0])
-    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
-    wait = bucket.take()
-    assert wait == pytest.approx(0.1)  # one token every 1/rate seconds
-    now[0] += 0.1
-    assert bucket.take() == 0.0
-    assert bucket.take() > 0
-
-
-def test_retry_after_is_whole_seconds_and_at_least_one():
-    assert Quotas.retry_after(0.02) == "1"
-    assert Quotas.retry_after(1.2) == "2"
-
-
-def test_quotas_limit_only_the_tenants_that_have_one():
-    now = [0.0]
-    quotas = Quotas({"cards": Quota(rate=1, burst=1)}, clock=lambda: now[0])
-    assert quotas.wait("cards") == 0.0
-    assert quotas.wait("cards") > 0
-    assert all(quotas.wait("loans") == 0.0 for _ in range(100))
-
-
-def test_cache_evicts_least_recently_used_within_the_budget():
-    sizes = {"a": 40, "b": 40, "c": 40, "huge": 200}
-    cache = ModelCache(100, lambda key: (key.upper(), sizes[key]))
-    assert cache.get("a") == "A" and cache.get("b") == "B"
-    cache.get("a")  # a is now the most recently used
-    cache.get("c")  # over budget: b (least recently used) goes
-    assert cache.held() == ["a", "c"]
-    assert cache.stats.evicted == ["b"] and cache.used == 80
-    assert cache.stats.as_dict()["hits"] == 1
-    with pytest.raises(DoesNotFit, match="budget"):
-        cache.get("huge")
-    assert cache.held() == ["a", "c"]  # a model that cannot fit evicts nothing
-
-
-def test_catalogue_resolves_aliases_per_tenant(catalogue):
-    assert catalogue.tenants() == ["cards", "loans"]
-    assert catalogue.resolve("cards", "credit-default", "challenger")[0] == 2
-    assert catalogue.resolve("loans", "credit-default", "champion")[0] == 1
-    with pytest.raises(LookupError, match="no alias 'challenger'"):
-        catalogue.resolve("loans", "credit-default", "challenger")
-
-
-def test_names_that_are_paths_are_unknown_not_files(catalogue):
-    (catalogue.root / "secret.txt").write_text("not a model")
-    for tenant in ("..", "../catalogue", "Cards", "cards/..", ""):
-        assert not catalogue.has_tenant(tenant)
-    with pytest.raises(ValueError, match="not a valid name"):
-        catalogue.publish("../x", "m", 1, b"", {})
-
-
 def test_settings_travel_through_the_environment(tmp_path):
     settings = TenancySettings(
         tmp_path, budget_mb=12.5, quotas={"cards": Quota(rate=50, burst=5)}
     )
     assert TenancySettings.from_env(settings.to_env()) == settings
+
+
+def test_the_uvicorn_factory_names_this_services_builder():
+    module, name = UVICORN_FACTORY.split(":")
+    assert getattr(importlib.import_module(module), name) is app_from_env
+    argv = uvicorn_command("--log-level", "warning", factory=UVICORN_FACTORY)
+    assert argv[3:5] == [UVICORN_FACTORY, "--factory"]
+    assert argv[-2:] == ["--log-level", "warning"]
 
 
 # ------------------------------------------------------------------ the service

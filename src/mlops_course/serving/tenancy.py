@@ -4,23 +4,12 @@ Chapter 16 writes a small version of each mechanism in the notebook first, then
 uses this tested one. Opt-in, beside chapter 5's ``serving.create_app`` and
 chapter 15's ``batching.create_app``, which it leaves unchanged.
 
-- :class:`Catalogue` is the folder a platform's deploy step fills, one
-  sub-folder per tenant and model::
+The mechanisms have their own modules: the tenants' models and aliases in
+:mod:`~mlops_course.serving.tenant_catalogue`, the least-recently-used model
+cache in :mod:`~mlops_course.serving.model_cache`, the per-tenant quotas and
+their 429 middleware in :mod:`~mlops_course.serving.quotas`. This module holds
+the per-tenant metrics and the app that wires them:
 
-      <root>/<tenant>/<model>/aliases.json        {"champion": 3, "challenger": 4}
-      <root>/<tenant>/<model>/<version>/model.onnx (+ model.onnx.metadata.json)
-
-  Names are checked against :data:`NAME` before any path is built, so a name
-  such as ``../other-team`` is an unknown name (404), never a path.
-- :class:`ModelCache` keeps loaded models in least-recently-used order within a
-  memory budget: a model's cost is its ONNX file's size (the weights ONNX
-  Runtime holds), and loading one that does not fit evicts the least recently
-  used until it does.
-- :class:`TokenBucket` and :class:`Quotas`: each tenant has ``rate`` requests
-  per second with bursts up to ``burst``; a request over it gets a 429 with a
-  ``Retry-After`` header (whole seconds, at least 1, as HTTP requires),
-  answered by a middleware before routing and body validation, so a flood
-  over the quota costs the server as little as possible.
 - :func:`create_app` serves ``POST /v1/{tenant}/{model}/predict`` (the
   tenant's ``champion`` alias unless ``?alias=`` says otherwise),
   ``GET /v1/{tenant}/models``, ``/health``, ``/cache`` and ``/metrics``.
@@ -36,14 +25,9 @@ caller's credentials, and the gateway refuses a URL naming another tenant.
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
-import sys
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,269 +48,28 @@ from mlops_course.serving.app import apply_contract
 from mlops_course.serving.engines import OnnxEngine
 from mlops_course.serving.loading import metadata_path
 from mlops_course.serving.metrics import LATENCY_BUCKETS
+from mlops_course.serving.model_cache import ModelCache
+from mlops_course.serving.quotas import (
+    ENV_QUOTAS,
+    Quota,
+    QuotaGate,
+    Quotas,
+    quotas_from_json,
+)
 from mlops_course.serving.schemas import Application, columns_of
+from mlops_course.serving.tenant_catalogue import (
+    DEFAULT_ALIAS,
+    MODEL_FILE,
+    Catalogue,
+    NotFound,
+)
 
-#: Tenant, model and alias names: lowercase letters, digits and inner hyphens.
-NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-DEFAULT_ALIAS = "champion"
-MODEL_FILE = "model.onnx"
-ALIASES_FILE = "aliases.json"
 #: The label value of a tenant or model that is not in the catalogue.
 UNKNOWN = "unknown"
 ENV_CATALOGUE = "MLOPS_TENANCY_CATALOGUE"
 ENV_BUDGET = "MLOPS_TENANCY_BUDGET_MB"
-ENV_QUOTAS = "MLOPS_TENANCY_QUOTAS"
-
-
-class NotFound(LookupError):
-    """A tenant, model or alias that the catalogue does not have; the 404's text."""
-
-
-class DoesNotFit(RuntimeError):
-    """A model larger than the whole cache budget."""
-
-
-# ------------------------------------------------------------------ catalogue
-class Catalogue:
-    """Tenants' models and aliases in a folder (see the module docstring)."""
-
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-
-    def tenants(self) -> list[str]:
-        """The tenants with at least one model folder."""
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if NAME.match(p.name))
-
-    def _tenant_dir(self, tenant: str) -> Path:
-        folder = self.root / tenant
-        if not NAME.match(tenant) or not folder.is_dir():
-            raise NotFound(f"unknown tenant {tenant!r}")
-        return folder
-
-    def has_tenant(self, tenant: str) -> bool:
-        """True when ``tenant`` is a valid name with a folder."""
-        return bool(NAME.match(tenant)) and (self.root / tenant).is_dir()
-
-    def has_model(self, tenant: str, model: str) -> bool:
-        """True when the tenant has a model of that name."""
-        return (
-            self.has_tenant(tenant)
-            and bool(NAME.match(model))
-            and (self.root / tenant / model / ALIASES_FILE).is_file()
-        )
-
-    def models(self, tenant: str) -> list[str]:
-        """The tenant's model names."""
-        folder = self._tenant_dir(tenant)
-        return sorted(
-            p.name
-            for p in folder.iterdir()
-            if NAME.match(p.name) and (p / ALIASES_FILE).is_file()
-        )
-
-    def aliases(self, tenant: str, model: str) -> dict[str, int]:
-        """The model's aliases and the version each points to."""
-        folder = self._tenant_dir(tenant) / model
-        if not NAME.match(model) or not (folder / ALIASES_FILE).is_file():
-            known = ", ".join(self.models(tenant)) or "none"
-            raise NotFound(
-                f"tenant {tenant!r} has no model {model!r} (its models: {known})"
-            )
-        table = json.loads((folder / ALIASES_FILE).read_text())
-        return {k: int(v) for k, v in table.items()}
-
-    def resolve(self, tenant: str, model: str, alias: str) -> tuple[int, Path]:
-        """The version ``alias`` points to for the tenant's model, and its file."""
-        aliases = self.aliases(tenant, model)
-        if alias not in aliases:
-            known = ", ".join(sorted(aliases)) or "none"
-            raise NotFound(
-                f"model {model!r} of tenant {tenant!r} has no alias {alias!r} "
-                f"(its aliases: {known})"
-            )
-        version = aliases[alias]
-        path = self.root / tenant / model / str(version) / MODEL_FILE
-        if not path.is_file():
-            raise NotFound(f"version {version} of {tenant}/{model} has no model file")
-        return version, path
-
-    def publish(
-        self,
-        tenant: str,
-        model: str,
-        version: int,
-        onnx: bytes,
-        metadata: Mapping[str, Any],
-        aliases: Mapping[str, int] | None = None,
-    ) -> Path:
-        """Write one model version (and, if given, the aliases): the deploy step."""
-        for name in (tenant, model):
-            if not NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid name ({NAME.pattern})")
-        folder = self.root / tenant / model
-        path = folder / str(int(version)) / MODEL_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(onnx)
-        metadata_path(path).write_text(json.dumps(dict(metadata)))
-        if aliases is not None:
-            self.set_aliases(tenant, model, aliases)
-        return path
-
-    def set_aliases(self, tenant: str, model: str, aliases: Mapping[str, int]) -> None:
-        """Point the model's aliases at versions (written atomically)."""
-        for alias in aliases:
-            if not NAME.match(alias):
-                raise ValueError(f"{alias!r} is not a valid alias ({NAME.pattern})")
-        folder = self.root / tenant / model
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / (ALIASES_FILE + ".tmp")
-        temporary.write_text(json.dumps({k: int(v) for k, v in aliases.items()}))
-        temporary.replace(folder / ALIASES_FILE)
-
-
-# ------------------------------------------------------------------ the cache
-@dataclass
-class CacheStats:
-    """What the cache did since it started."""
-
-    hits: int = 0
-    loads: int = 0
-    evictions: int = 0
-    evicted: list = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Counts, and the keys evicted (oldest first)."""
-        return {
-            "hits": self.hits,
-            "loads": self.loads,
-            "evictions": self.evictions,
-            "evicted": [list(k) if isinstance(k, tuple) else k for k in self.evicted],
-        }
-
-
-class ModelCache:
-    """Loaded models by key, least recently used first out, within ``budget_bytes``.
-
-    ``load(key)`` returns ``(model, size_bytes)``. Thread-safe; a model larger
-    than the whole budget raises :class:`DoesNotFit` and evicts nothing.
-    """
-
-    def __init__(
-        self, budget_bytes: int, load: Callable[[Hashable], tuple[Any, int]]
-    ) -> None:
-        if budget_bytes <= 0:
-            raise ValueError("budget_bytes must be positive")
-        self.budget = int(budget_bytes)
-        self._load = load
-        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.stats = CacheStats()
-        self.on_evict: Callable[[Hashable], None] | None = None
-
-    @property
-    def used(self) -> int:
-        """Bytes of the models held now."""
-        return sum(size for _, size in self._items.values())
-
-    def held(self) -> list[Hashable]:
-        """Keys held, least recently used first."""
-        return list(self._items)
-
-    def get(self, key: Hashable) -> Any:
-        """The model for ``key``, loaded (and others evicted) if needed."""
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                self.stats.hits += 1
-                return self._items[key][0]
-            model, size = self._load(key)
-            if size > self.budget:
-                raise DoesNotFit(
-                    f"{key} needs {size:,} bytes, more than the budget {self.budget:,}"
-                )
-            while self._items and self.used + size > self.budget:
-                old, _ = self._items.popitem(last=False)
-                self.stats.evictions += 1
-                self.stats.evicted.append(old)
-                if self.on_evict is not None:
-                    self.on_evict(old)
-            self._items[key] = (model, size)
-            self.stats.loads += 1
-            return model
-
-
-# ------------------------------------------------------------------ quotas
-class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved; a request takes one."""
-
-    def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be positive and burst at least 1")
-        self.rate, self.burst, self.clock = float(rate), int(burst), clock
-        self.tokens = float(burst)
-        self.updated = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """0.0 if the request may go now, else the seconds until a token is due."""
-        with self._lock:
-            now = self.clock()
-            elapsed = max(0.0, now - self.updated)
-            self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-            self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return 0.0
-            return (1 - self.tokens) / self.rate
-
-
-@dataclass(frozen=True)
-class Quota:
-    """A tenant's allowance: ``rate`` requests per second, bursts of ``burst``."""
-
-    rate: float
-    burst: int = 1
-
-
-class Quotas:
-    """A bucket per tenant that has a quota; tenants without one are not limited."""
-
-    def __init__(
-        self,
-        quotas: Mapping[str, Quota],
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.quotas = dict(quotas)
-        self.buckets = {
-            t: TokenBucket(q.rate, q.burst, clock) for t, q in self.quotas.items()
-        }
-
-    def wait(self, tenant: str) -> float:
-        """0.0 when ``tenant`` may send now, else the seconds to wait."""
-        bucket = self.buckets.get(tenant)
-        return 0.0 if bucket is None else bucket.take()
-
-    @staticmethod
-    def retry_after(seconds: float) -> str:
-        """The ``Retry-After`` value: whole seconds, at least 1."""
-        return str(max(1, math.ceil(seconds)))
-
-    def to_env(self) -> dict[str, str]:
-        """The quotas as the service's environment variable."""
-        table = {t: {"rate": q.rate, "burst": q.burst} for t, q in self.quotas.items()}
-        return {ENV_QUOTAS: json.dumps(table)}
-
-
-def quotas_from_json(text: str) -> dict[str, Quota]:
-    """``{"tenant": {"rate": 50, "burst": 10}}`` as :class:`Quota` objects."""
-    table = json.loads(text) if text.strip() else {}
-    return {
-        t: Quota(float(q["rate"]), int(q.get("burst", 1))) for t, q in table.items()
-    }
+#: This module's uvicorn factory (for ``launch.uvicorn_command(factory=...)``).
+UVICORN_FACTORY = "mlops_course.serving.tenancy:app_from_env"
 
 
 # ------------------------------------------------------------------ metrics
@@ -441,45 +184,6 @@ def load_version(path: Path) -> tuple[ServedModel, int]:
     return ServedModel(OnnxEngine(data), float(meta["decision_threshold"])), len(data)
 
 
-class _QuotaGate:
-    """Pure ASGI middleware: a tenant over its quota gets 429 before any parsing.
-
-    Refusing in front of routing and body validation keeps a refusal cheap: the
-    flood of a tenant over its quota costs the server as little as possible.
-    """
-
-    def __init__(
-        self, app: Any, catalogue: Catalogue, quotas: Quotas, metrics: TenantMetrics
-    ) -> None:
-        self.app, self.catalogue, self.quotas = app, catalogue, quotas
-        self.metrics = metrics
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            parts = scope["path"].split("/")  # ["", "v1", tenant, model, "predict"]
-            if len(parts) == 5 and parts[1] == "v1" and parts[4] == "predict":
-                tenant, model = parts[2], parts[3]
-                if tenant in self.quotas.buckets and self.catalogue.has_tenant(tenant):
-                    wait = self.quotas.wait(tenant)
-                    if wait > 0:
-                        known = self.catalogue.has_model(tenant, model)
-                        label = model if known else UNKNOWN
-                        self.metrics.throttled.labels(tenant).inc()
-                        self.metrics.requests.labels(tenant, label, "429").inc()
-                        rate = self.quotas.quotas[tenant].rate
-                        refusal = JSONResponse(
-                            {
-                                "detail": f"tenant {tenant!r} is over its quota "
-                                f"of {rate:g} requests/s"
-                            },
-                            429,
-                            headers={"Retry-After": Quotas.retry_after(wait)},
-                        )
-                        await refusal(scope, receive, send)
-                        return
-        await self.app(scope, receive, send)
-
-
 def create_app(settings: TenancySettings) -> FastAPI:
     """The multi-tenant, multi-model service for ``settings``."""
     catalogue = Catalogue(settings.catalogue)
@@ -501,7 +205,15 @@ def create_app(settings: TenancySettings) -> FastAPI:
         summary="One process, many teams' models: /v1/{tenant}/{model}/predict.",
     )
     apply_contract(app)
-    app.add_middleware(_QuotaGate, catalogue=catalogue, quotas=quotas, metrics=metrics)
+
+    def count_refusal(tenant: str, model: str) -> None:
+        label = model if catalogue.has_model(tenant, model) else UNKNOWN
+        metrics.throttled.labels(tenant).inc()
+        metrics.requests.labels(tenant, label, "429").inc()
+
+    app.add_middleware(
+        QuotaGate, catalogue=catalogue, quotas=quotas, on_refuse=count_refusal
+    )
     app.state.catalogue, app.state.cache, app.state.quotas = catalogue, cache, quotas
     app.state.metrics = metrics
 
@@ -544,7 +256,7 @@ def create_app(settings: TenancySettings) -> FastAPI:
         started = time.perf_counter()
         if not catalogue.has_tenant(tenant):
             return refuse(404, f"unknown tenant {tenant!r}", UNKNOWN, UNKNOWN)
-        # (a tenant over its quota never gets here: _QuotaGate answered 429)
+        # (a tenant over its quota never gets here: QuotaGate answered 429)
         try:
             version, _ = catalogue.resolve(tenant, model, alias)
         except NotFound as error:
@@ -588,20 +300,3 @@ def create_app(settings: TenancySettings) -> FastAPI:
 def app_from_env() -> FastAPI:
     """Uvicorn factory: ``mlops_course.serving.tenancy:app_from_env --factory``."""
     return create_app(TenancySettings.from_env())
-
-
-def uvicorn_command(*extra: str) -> list[str]:
-    """The argument list running this service with uvicorn on ``{port}``."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "mlops_course.serving.tenancy:app_from_env",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--no-access-log",
-        *extra,
-    ]
