@@ -410,6 +410,66 @@ def solution_problems(nb) -> list[str]:
     return problems
 
 
+CHECK_TAG = "exercise-check"
+
+
+def exercise_labels(nb) -> list[str]:
+    """The labels of a notebook's ``{exercise}`` blocks, in order."""
+    labels = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for name, options in directives(cell.source):
+                if name == "{exercise}":
+                    label = [
+                        o.split(":", 2)[2].strip()
+                        for o in options
+                        if o.startswith(":label:")
+                    ]
+                    labels.extend(label or ["(no label)"])
+    return labels
+
+
+def check_cell_text(cell) -> str:
+    """The stored output of a check cell, as text (HTML repr or plain)."""
+    text = []
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        text.append(data.get("text/plain", "") + output.get("text", ""))
+    return "\n".join(text)
+
+
+def exercise_check_problems(nb) -> list[str]:
+    """An exercise whose solution is not followed by its passing check.
+
+    After each ``{solution-end}`` comes a code cell tagged ``exercise-check``,
+    shown in the book and in Lab, that calls ``checks.<name>(...)`` on the
+    solution's answer; its stored output is the check's verdict on the
+    solution, which must be "✅ <label>".
+    """
+    problems = []
+    labels = iter(exercise_labels(nb))
+    cells = nb.cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "markdown" or "{solution-end}" not in cell.source:
+            continue
+        label = next(labels, "(no exercise)")
+        following = cells[i + 1] if i + 1 < len(cells) else None
+        if following is None or CHECK_TAG not in tags(following):
+            problems.append(f"{label}: no cell tagged {CHECK_TAG} after its solution")
+            continue
+        if following.cell_type != "code" or "checks." not in following.source:
+            problems.append(
+                f"{label}: the {CHECK_TAG} cell does not call checks.<name>"
+            )
+        if hidden(following) or hidden(following, "outputs_hidden"):
+            problems.append(f"{label}: the {CHECK_TAG} cell is hidden in Lab")
+        if f"✅ {label}:" not in check_cell_text(following):
+            problems.append(
+                f"{label}: the stored check output is not '✅ {label}: ...'"
+            )
+    return problems
+
+
 def quiz_problems(nb) -> list[str]:
     """A missing 'Check yourself' quiz, or an answer not folded in a dropdown."""
     cells = nb.cells
