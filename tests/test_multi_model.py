@@ -74,9 +74,15 @@ async def test_app_serves_each_model_by_name(two_models, engines, split, enabled
                 for name in ("small", "large")
             )
         )
-        default = (await client.post("/predict", json=records[0])).json()
+        default_answer = await client.post("/predict", json=records[0])
+        default = default_answer.json()
         stats = (await client.get("/batching")).json()
     assert all(a.status_code == 200 for a in answers)
+    named = [(a.headers["X-Model-Name"], a.headers["X-Model-Version"]) for a in answers]
+    # each route name serves its model; the headers name the model (its registered
+    # name, here the settings' default) and its version
+    assert named[:2] == [("credit-default", "1"), ("credit-default", "2")]
+    assert default_answer.headers["X-Model-Version"] == "1"  # the first model
     got = np.array([a.json()["probability_of_default"] for a in answers])
     for k, name in enumerate(("small", "large")):
         want = engines[name].predict_proba(

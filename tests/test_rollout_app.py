@@ -33,6 +33,12 @@ def pipeline(trained_logreg):
     return trained_logreg(1_500, seed=5, split=False).pipeline
 
 
+#: Timeouts for the tests whose subject is not a timeout: on a loaded machine a
+#: challenger call can take longer than the 0.25 s default, and then the primary
+#: answers instead, which would fail an assertion about routing, not time.
+PATIENT = {"challenger_timeout": 60.0, "shadow_timeout": 60.0}
+
+
 def loaded(engine, version: str, threshold: float = THRESHOLD) -> LoadedModel:
     return LoadedModel(
         engine=engine,
@@ -93,7 +99,7 @@ def test_a_policy_has_one_source_for_the_share():
 # ----------------------------------------------------------------------- the service
 @pytest.mark.anyio
 async def test_ab_is_sticky_and_says_who_answered(pipeline, frame):
-    policy = ro.RolloutPolicy(salt="exp", challenger_share=0.5)
+    policy = ro.RolloutPolicy(salt="exp", challenger_share=0.5, **PATIENT)
     champion = loaded(SklearnEngine(pipeline), "1")
     challenger = loaded(SklearnEngine(pipeline), "2", threshold=0.9)
     app = ro.create_rollout_app(champion, challenger, policy)
@@ -125,6 +131,47 @@ async def test_ab_is_sticky_and_says_who_answered(pipeline, frame):
 
 
 @pytest.mark.anyio
+async def test_every_answer_names_the_models_that_gave_it(pipeline, frame):
+    champion = loaded(SklearnEngine(pipeline), "1")
+    challenger = loaded(SklearnEngine(pipeline), "2")
+    app = ro.create_rollout_app(
+        champion,
+        challenger,
+        ro.RolloutPolicy(salt="exp", challenger_share=0.5, **PATIENT),
+    )
+    rows = frame.iloc[:40]
+    customers = rows.customer_id.tolist()
+    arms = [assign(c, "exp", 0.5) for c in customers]
+    first = {arm: customers[arms.index(arm)] for arm in ("primary", "challenger")}
+    async with client_for(app) as client:
+        single = {
+            arm: await client.post(
+                "/predict",
+                json=to_records(rows.iloc[[0]])[0],
+                headers={"X-Customer-Id": customer},
+            )
+            for arm, customer in first.items()
+        }
+        batch = await client.post(
+            "/predict/batch",
+            json={"applications": to_records(rows), "customer_ids": customers},
+        )
+        schema = (await client.get("/openapi.json")).json()
+    for arm, answer in single.items():
+        assert answer.headers["X-Model-Name"] == "credit-default"
+        assert answer.headers["X-Model-Version"] == answer.json()["model_version"]
+        assert answer.json()["served_by"] == arm
+    # a batch both arms answered names both versions, in the order rows met them
+    in_order = list(dict.fromkeys(batch.json()["model_version"]))
+    assert sorted(in_order) == ["1", "2"]
+    assert batch.headers["X-Model-Version"] == ", ".join(in_order)
+    assert batch.headers["X-Model-Name"] == "credit-default"
+    for route in ("/predict", "/predict/batch"):
+        declared = schema["paths"][route]["post"]["responses"]["200"]["headers"]
+        assert set(declared) == {"X-Model-Name", "X-Model-Version"}, route
+
+
+@pytest.mark.anyio
 async def test_a_request_without_a_valid_customer_is_a_422(pipeline, frame):
     model = loaded(SklearnEngine(pipeline), "1")
     app = ro.create_rollout_app(model, model, ro.RolloutPolicy(challenger_share=0.5))
@@ -147,7 +194,7 @@ async def test_a_request_without_a_valid_customer_is_a_422(pipeline, frame):
 async def test_batch_routes_each_row_like_the_single_route(pipeline, frame):
     champion = loaded(SklearnEngine(pipeline), "1")
     challenger = loaded(SklearnEngine(pipeline), "2", threshold=0.05)
-    policy = ro.RolloutPolicy(salt="exp", challenger_share=0.3)
+    policy = ro.RolloutPolicy(salt="exp", challenger_share=0.3, **PATIENT)
     app = ro.create_rollout_app(champion, challenger, policy)
     rows = frame.iloc[:200]
     body = {"applications": to_records(rows), "customer_ids": rows.customer_id.tolist()}
@@ -168,7 +215,7 @@ async def test_shadow_never_changes_the_answer_and_logs_both(pipeline, frame, tm
         SklearnEngine(make_model("baseline").fit(*features_and_target(frame))), "2"
     )
     log = tmp_path / "shadow.jsonl"
-    policy = ro.RolloutPolicy(shadow=True, shadow_log=log)
+    policy = ro.RolloutPolicy(shadow=True, shadow_log=log, **PATIENT)
     app = ro.create_rollout_app(champion, challenger, policy)
     async with client_for(app) as client:
         for i in range(10):

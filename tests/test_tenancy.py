@@ -94,6 +94,14 @@ async def test_each_tenant_gets_its_own_models_version(catalogue, record, frame)
         listing = await http.get("/v1/cards/models")
     assert cards.status_code == loans.status_code == challenger.status_code == 200
     assert (cards.json()["version"], challenger.json()["version"]) == (1, 2)
+    assert [
+        (a.headers["X-Model-Name"], a.headers["X-Model-Version"])
+        for a in (cards, loans, challenger)
+    ] == [
+        ("cards/credit-default", "1"),
+        ("loans/credit-default", "1"),
+        ("cards/credit-default", "2"),
+    ]
     model_input = as_model_input(frame.iloc[:1])
     for answer, version in [(cards, 1), (loans, 1), (challenger, 2)]:
         path = catalogue.root / answer.json()["tenant"] / "credit-default"

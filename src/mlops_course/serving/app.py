@@ -73,12 +73,23 @@ def loaded_model(request: Request, response: Response) -> LoadedModel:
     model = request.app.state.model
     if model is None:
         raise HTTPException(503, f"model not loaded: {request.app.state.model_error}")
-    response.headers[MODEL_NAME_HEADER] = model.name
-    response.headers[MODEL_VERSION_HEADER] = model.version
+    name_models(response, [model])
     return model
 
 
-def _with_model_headers(responses: dict) -> dict:
+def name_models(response: Response, models) -> None:
+    """Set the two model headers from the models that answered, in order.
+
+    A batch that two models answered (a canary) names both, comma-separated
+    (HTTP's list form), in the order of the ``models`` given; the body's
+    per-row ``model_version`` says which row each answered.
+    """
+    models = list(dict.fromkeys((m.name, m.version) for m in models))
+    response.headers[MODEL_NAME_HEADER] = ", ".join(dict.fromkeys(n for n, _ in models))
+    response.headers[MODEL_VERSION_HEADER] = ", ".join(v for _, v in models)
+
+
+def with_model_headers(responses: dict) -> dict:
     """``responses`` plus a 200 whose documented headers name the model."""
     return {**responses, 200: {"headers": MODEL_HEADERS}}
 
@@ -236,7 +247,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/ready",
         response_model=Status,
-        responses=_with_model_headers({503: ERRORS[503]}),
+        responses=with_model_headers({503: ERRORS[503]}),
     )
     async def ready(model: ReadyModel) -> Status:
         """200 once the model is loaded and can answer, else 503 with the reason."""
@@ -245,7 +256,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/metadata",
         response_model=Metadata,
-        responses=_with_model_headers({503: ERRORS[503]}),
+        responses=with_model_headers({503: ERRORS[503]}),
     )
     async def metadata(model: ReadyModel) -> Metadata:
         """Which model answers: name, version, source, training data hash, engine."""
@@ -254,7 +265,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(
         "/predict",
         response_model=Prediction,
-        responses=_with_model_headers(ERRORS),
+        responses=with_model_headers(ERRORS),
         dependencies=[content_type(JSON)],
     )
     async def predict(application: Application, model: ReadyModel) -> Prediction:
@@ -275,7 +286,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(
         "/predict/batch",
         response_model=BatchPrediction,
-        responses=_with_model_headers(ERRORS),
+        responses=with_model_headers(ERRORS),
         dependencies=[content_type(JSON)],
     )
     async def predict_batch(batch: BatchRequest, model: ReadyModel) -> BatchPrediction:
@@ -287,7 +298,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(
         "/predict/batch/arrow",
         response_model=BatchPrediction,
-        responses=_with_model_headers(ERRORS),
+        responses=with_model_headers(ERRORS),
         dependencies=[content_type(ARROW_STREAM)],
         openapi_extra={"requestBody": {"required": True, "content": arrow_body}},
     )

@@ -27,10 +27,15 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel
 
-from mlops_course.serving.app import apply_contract, content_type
+from mlops_course.serving.app import (
+    apply_contract,
+    content_type,
+    name_models,
+    with_model_headers,
+)
 from mlops_course.serving.batching import BatcherClosed, BatchSettings, MicroBatcher
 from mlops_course.serving.engines import ModelLoadError
 from mlops_course.serving.launch import log_to_stderr
@@ -78,8 +83,12 @@ class BatchingInfo(BaseModel):
     stats: dict[str, Any]
 
 
-def served_model(name: str, request: Request) -> LoadedModel:
-    """Dependency: the named model, a 404 if unknown, a 503 if it did not load."""
+def served_model(name: str, request: Request, response: Response) -> LoadedModel:
+    """Dependency: the named model, a 404 if unknown, a 503 if it did not load.
+
+    The answer it serves names the model in the ``X-Model-Name`` and
+    ``X-Model-Version`` headers, as the single-model service does.
+    """
     state = request.app.state
     if name not in state.settings:
         known = ", ".join(sorted(state.settings))
@@ -88,6 +97,7 @@ def served_model(name: str, request: Request) -> LoadedModel:
     if model is None:
         reason = state.errors.get(name, "not started")
         raise HTTPException(503, f"model {name!r} not loaded: {reason}")
+    name_models(response, [model])
     return model
 
 
@@ -203,7 +213,7 @@ def create_multi_model_app(
     @app.get(
         "/models/{name}/metadata",
         response_model=Metadata,
-        responses={**not_found, 503: ERRORS[503]},
+        responses=with_model_headers({**not_found, 503: ERRORS[503]}),
     )
     async def model_metadata(model: Served) -> Metadata:
         """Which model answers under this name."""
@@ -212,7 +222,7 @@ def create_multi_model_app(
     @app.post(
         "/models/{name}/predict",
         response_model=Prediction,
-        responses={**ERRORS, **not_found},
+        responses=with_model_headers({**ERRORS, **not_found}),
         dependencies=[content_type(JSON)],
     )
     async def predict_named(
@@ -224,7 +234,7 @@ def create_multi_model_app(
     @app.post(
         "/models/{name}/predict/columns",
         response_model=BatchPrediction,
-        responses={**ERRORS, **not_found},
+        responses=with_model_headers({**ERRORS, **not_found}),
         dependencies=[content_type(JSON)],
     )
     async def predict_columns(batch: ColumnBatch, model: Served) -> BatchPrediction:  # type: ignore[valid-type]
@@ -243,12 +253,14 @@ def create_multi_model_app(
     @app.post(
         "/predict",
         response_model=Prediction,
-        responses=ERRORS,
+        responses=with_model_headers(ERRORS),
         dependencies=[content_type(JSON)],
     )
-    async def predict(application: Application, request: Request) -> Prediction:
+    async def predict(
+        application: Application, request: Request, response: Response
+    ) -> Prediction:
         """Score one application with the first model (as chapter 5's ``/predict``)."""
-        model = served_model(default, request)
+        model = served_model(default, request, response)
         return _prediction(model, await _score_one(request, default, application))
 
     return app

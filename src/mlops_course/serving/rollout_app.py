@@ -33,10 +33,15 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mlops_course.serving.app import apply_contract, content_type
+from mlops_course.serving.app import (
+    apply_contract,
+    content_type,
+    name_models,
+    with_model_headers,
+)
 from mlops_course.serving.assignment import CHALLENGER, PRIMARY, assign
 from mlops_course.serving.canary import Canary, CanaryPlan
 from mlops_course.serving.launch import log_to_stderr
@@ -282,11 +287,14 @@ def create_rollout_app(
     @app.post(
         "/predict",
         response_model=RolloutPrediction,
-        responses=ERRORS,
+        responses=with_model_headers(ERRORS),
         dependencies=[content_type(JSON)],
     )
     async def predict(
-        application: Application, customer_id: CustomerId, request: Request
+        application: Application,
+        customer_id: CustomerId,
+        request: Request,
+        response: Response,
     ) -> RolloutPrediction:
         """Score one application for the variant this customer is assigned to."""
         rollout = live(request)
@@ -301,6 +309,7 @@ def create_rollout_app(
             proba = rollout.primary_scores(columns)
         rollout.served[served_by] += 1
         model = rollout.model(served_by)
+        name_models(response, [model])
         p = float(proba[0])
         if rollout.mirror is not None and assigned == PRIMARY:
             rollout.mirror.submit(
@@ -318,11 +327,11 @@ def create_rollout_app(
     @app.post(
         "/predict/batch",
         response_model=RolloutBatchPrediction,
-        responses=ERRORS,
+        responses=with_model_headers(ERRORS),
         dependencies=[content_type(JSON)],
     )
     async def predict_batch(
-        batch: RolloutBatchRequest, request: Request
+        batch: RolloutBatchRequest, request: Request, response: Response
     ) -> RolloutBatchPrediction:
         """Score a batch, each row by the variant its customer is assigned to."""
         rollout = live(request)
@@ -355,6 +364,7 @@ def create_rollout_app(
             rollout.primary.threshold,
         )
         versions = {v: rollout.model(v).version for v in (PRIMARY, CHALLENGER)}
+        name_models(response, [rollout.model(v) for v in dict.fromkeys(served_by)])
         return RolloutBatchPrediction(
             probability_of_default=proba.tolist(),
             decision=np.where(proba >= thresholds, "reject", "approve").tolist(),

@@ -44,7 +44,12 @@ from prometheus_client import (
 )
 from pydantic import BaseModel, Field
 
-from mlops_course.serving.app import apply_contract
+from mlops_course.serving.app import (
+    MODEL_NAME_HEADER,
+    MODEL_VERSION_HEADER,
+    apply_contract,
+    with_model_headers,
+)
 from mlops_course.serving.engines import OnnxEngine
 from mlops_course.serving.loading import metadata_path
 from mlops_course.serving.metrics import LATENCY_BUCKETS
@@ -247,10 +252,14 @@ def create_app(settings: TenancySettings) -> FastAPI:
     @app.post(
         "/v1/{tenant}/{model}/predict",
         response_model=TenantPrediction,
-        responses={404: {}, 429: {}},
+        responses=with_model_headers({404: {}, 429: {}}),
     )
     async def predict(
-        tenant: str, model: str, application: Application, alias: str = DEFAULT_ALIAS
+        tenant: str,
+        model: str,
+        application: Application,
+        response: Response,
+        alias: str = DEFAULT_ALIAS,
     ) -> Any:
         """Score one application with the tenant's model (its ``alias`` version)."""
         started = time.perf_counter()
@@ -268,6 +277,8 @@ def create_app(settings: TenancySettings) -> FastAPI:
         p = float(served.engine.predict_proba(columns_of([application]))[0])
         metrics.requests.labels(tenant, model, "200").inc()
         metrics.latency.labels(tenant).observe(time.perf_counter() - started)
+        response.headers[MODEL_NAME_HEADER] = f"{tenant}/{model}"
+        response.headers[MODEL_VERSION_HEADER] = str(version)
         return TenantPrediction(
             tenant=tenant,
             model=model,
