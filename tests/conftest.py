@@ -5,7 +5,9 @@
 - ``trained_logreg``: chapter 1's logistic-regression pipeline fitted on
   generated applications. Each test file asks for its own size and seed (the
   data its assertions were written for); one request is fitted once per run
-  of a worker, and files asking for the same data share the fit.
+  of a worker, and files asking for the same data share the fit;
+- ``two_model_split``, ``two_onnx_files``, ``two_engines``: chapter 15's two
+  models as ONNX files and engines, for the batcher and the multi-model app.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from sklearn.pipeline import Pipeline
 
 from mlops_course.data import generate_applications, time_split
 from mlops_course.modeling import features_and_target, make_model
+from mlops_course.serving import OnnxEngine
+from tests.serving_helpers import two_onnx_models
 
 
 @pytest.fixture
@@ -61,3 +65,20 @@ def trained_logreg():
         return _trained(n_rows, seed, split, model_seed)
 
     return trained
+
+
+# Chapter 15's two models (a small logistic regression, a wide network) as ONNX
+# files and engines, shared by the batcher's and the multi-model app's tests.
+@pytest.fixture(scope="session")
+def two_model_split():
+    return time_split(generate_applications(3_000, seed=5))
+
+
+@pytest.fixture(scope="session")
+def two_onnx_files(two_model_split, tmp_path_factory):
+    return two_onnx_models(tmp_path_factory.mktemp("models"), two_model_split.train)
+
+
+@pytest.fixture(scope="session")
+def two_engines(two_onnx_files):
+    return {n: OnnxEngine(p.read_bytes()) for n, p in two_onnx_files.items()}

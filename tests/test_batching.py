@@ -9,33 +9,16 @@ import numpy as np
 import pytest
 
 from mlops_course import serving
-from mlops_course.data import generate_applications, time_split
 from mlops_course.modeling import features_and_target, wide_mlp
 from mlops_course.serialization import as_model_input
 from mlops_course.serving import Application, batching, to_records
-from tests.serving_helpers import two_onnx_models
 
 JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def split():
-    return time_split(generate_applications(3_000, seed=5))
-
-
-@pytest.fixture(scope="module")
-def onnx_files(split, tmp_path_factory):
-    return two_onnx_models(tmp_path_factory.mktemp("models"), split.train)
-
-
-@pytest.fixture(scope="module")
-def engines(onnx_files):
-    return {n: serving.OnnxEngine(p.read_bytes()) for n, p in onnx_files.items()}
-
-
-@pytest.fixture(scope="module")
-def rows(split):
-    records = to_records(split.test.iloc[:40])
+def rows(two_model_split):
+    records = to_records(two_model_split.test.iloc[:40])
     return [Application.model_validate(r) for r in records]
 
 
@@ -60,9 +43,9 @@ def alone(engine, application) -> float:
 @pytest.mark.anyio
 @pytest.mark.parametrize("offload", [False, True])
 async def test_concurrent_rows_share_one_engine_call_and_get_their_own_answer(
-    engines, rows, offload
+    two_engines, rows, offload
 ):
-    counting = Counting(engines["small"])
+    counting = Counting(two_engines["small"])
     batcher = batching.MicroBatcher(
         {"small": counting}, max_batch_size=8, max_wait_ms=200, offload=offload
     )
@@ -72,14 +55,14 @@ async def test_concurrent_rows_share_one_engine_call_and_get_their_own_answer(
     finally:
         await batcher.close()
     assert counting.calls == [8, 8, 4]
-    want = [alone(engines["small"], r) for r in rows[:20]]
+    want = [alone(two_engines["small"], r) for r in rows[:20]]
     assert np.allclose(got, want, atol=1e-6)
     assert batcher.stats.as_dict()["sizes"] == {"4": 1, "8": 2}
 
 
 @pytest.mark.anyio
-async def test_no_wait_means_a_lone_row_is_scored_at_once(engines, rows):
-    counting = Counting(engines["small"])
+async def test_no_wait_means_a_lone_row_is_scored_at_once(two_engines, rows):
+    counting = Counting(two_engines["small"])
     batcher = batching.MicroBatcher({"small": counting}, max_wait_ms=0)
     batcher.start()
     try:
@@ -105,9 +88,9 @@ class Gated:
 
 
 @pytest.mark.anyio
-async def test_adaptive_wait_scores_a_lone_row_at_once(engines, rows):
+async def test_adaptive_wait_scores_a_lone_row_at_once(two_engines, rows):
     # A wait of one hour: had the batcher waited, the call would never come.
-    counting = Counting(engines["small"])
+    counting = Counting(two_engines["small"])
     batcher = batching.MicroBatcher(
         {"small": counting}, max_wait_ms=3_600_000, adaptive=True
     )
@@ -115,17 +98,17 @@ async def test_adaptive_wait_scores_a_lone_row_at_once(engines, rows):
     try:
         for row in rows[:3]:
             got = await asyncio.wait_for(batcher.submit("small", row), timeout=60)
-            assert got == pytest.approx(alone(engines["small"], row), abs=1e-6)
+            assert got == pytest.approx(alone(two_engines["small"], row), abs=1e-6)
     finally:
         await batcher.close()
     assert counting.calls == [1, 1, 1]
 
 
 @pytest.mark.anyio
-async def test_adaptive_wait_batches_rows_that_queue_under_load(engines, rows):
+async def test_adaptive_wait_batches_rows_that_queue_under_load(two_engines, rows):
     # The first call is held until 9 rows wait behind it (an event, not a time):
     # those rows found the queue busy, so they form one batch of at most 8.
-    gated = Gated(engines["small"])
+    gated = Gated(two_engines["small"])
     batcher = batching.MicroBatcher(
         {"small": gated},
         max_batch_size=8,
@@ -145,13 +128,13 @@ async def test_adaptive_wait_batches_rows_that_queue_under_load(engines, rows):
     finally:
         await batcher.close()
     assert gated.calls == [1, 8, 1]  # lone row; a full batch; the one left alone
-    want = [alone(engines["small"], r) for r in rows[:10]]
+    want = [alone(two_engines["small"], r) for r in rows[:10]]
     assert np.allclose(got, want, atol=1e-6)
 
 
 @pytest.mark.anyio
-async def test_models_share_the_batcher_one_call_per_model(engines, rows):
-    small, large = Counting(engines["small"]), Counting(engines["large"])
+async def test_models_share_the_batcher_one_call_per_model(two_engines, rows):
+    small, large = Counting(two_engines["small"]), Counting(two_engines["large"])
     batcher = batching.MicroBatcher(
         {"small": small, "large": large}, max_batch_size=64, max_wait_ms=200
     )
@@ -165,7 +148,7 @@ async def test_models_share_the_batcher_one_call_per_model(engines, rows):
         await batcher.close()
     assert batcher.stats.batches == 1
     assert small.calls == [10] and large.calls == [10]
-    want = [alone(engines[n], r) for n, r in zip(names, rows, strict=False)]
+    want = [alone(two_engines[n], r) for n, r in zip(names, rows, strict=False)]
     assert np.allclose(got, want, atol=1e-6)
     assert not np.allclose(got[0::2], got[1::2], atol=1e-3)  # two different models
 
@@ -173,12 +156,12 @@ async def test_models_share_the_batcher_one_call_per_model(engines, rows):
 @pytest.mark.anyio
 @pytest.mark.parametrize("offload", [False, True])
 async def test_a_failing_row_does_not_fail_the_rest_of_its_batch(
-    engines, rows, offload
+    two_engines, rows, offload
 ):
     bad_age = 99  # a valid age no other row has: the engine refuses it
     batch = [*rows[:3], rows[3].model_copy(update={"age": bad_age}), *rows[4:12]]
     assert [r.age == bad_age for r in batch].count(True) == 1
-    counting = Counting(engines["small"], refuse_age=bad_age)
+    counting = Counting(two_engines["small"], refuse_age=bad_age)
     batcher = batching.MicroBatcher(
         {"small": counting}, max_batch_size=12, max_wait_ms=200, offload=offload
     )
@@ -192,16 +175,16 @@ async def test_a_failing_row_does_not_fail_the_rest_of_its_batch(
     errors = [i for i, r in enumerate(results) if isinstance(r, Exception)]
     assert errors == [3]
     assert "refused" in str(results[3])
-    good = [alone(engines["small"], r) for i, r in enumerate(batch) if i != 3]
+    good = [alone(two_engines["small"], r) for i, r in enumerate(batch) if i != 3]
     assert np.allclose([r for i, r in enumerate(results) if i != 3], good, atol=1e-6)
     assert batcher.stats.failed_batches == 1
     assert counting.calls == [12] + [1] * 12
 
 
 @pytest.mark.anyio
-async def test_close_answers_queued_rows_then_refuses_new_ones(engines, rows):
+async def test_close_answers_queued_rows_then_refuses_new_ones(two_engines, rows):
     batcher = batching.MicroBatcher(
-        {"small": engines["small"]}, max_batch_size=4, max_wait_ms=50
+        {"small": two_engines["small"]}, max_batch_size=4, max_wait_ms=50
     )
     batcher.start()
     pending = [asyncio.ensure_future(batcher.submit("small", r)) for r in rows[:10]]
@@ -214,12 +197,12 @@ async def test_close_answers_queued_rows_then_refuses_new_ones(engines, rows):
 
 
 @pytest.mark.anyio
-async def test_unknown_model_and_bad_settings_are_refused(engines, rows):
+async def test_unknown_model_and_bad_settings_are_refused(two_engines, rows):
     with pytest.raises(ValueError, match="max_batch_size must be >= 1, not 0"):
-        batching.MicroBatcher({"small": engines["small"]}, max_batch_size=0)
+        batching.MicroBatcher({"small": two_engines["small"]}, max_batch_size=0)
     with pytest.raises(ValueError, match="max_wait_ms must be >= 0, not -1"):
-        batching.MicroBatcher({"small": engines["small"]}, max_wait_ms=-1)
-    batcher = batching.MicroBatcher({"small": engines["small"]})
+        batching.MicroBatcher({"small": two_engines["small"]}, max_wait_ms=-1)
+    batcher = batching.MicroBatcher({"small": two_engines["small"]})
     batcher.start()
     try:
         with pytest.raises(KeyError, match="no model named 'nope'"):
@@ -228,9 +211,9 @@ async def test_unknown_model_and_bad_settings_are_refused(engines, rows):
         await batcher.close()
 
 
-def test_wide_mlp_trains_in_float32_and_converts_with_parity(split):
-    X, y = features_and_target(split.train)
-    test, _ = features_and_target(split.test)
+def test_wide_mlp_trains_in_float32_and_converts_with_parity(two_model_split):
+    X, y = features_and_target(two_model_split.train)
+    test, _ = features_and_target(two_model_split.test)
     mlp = wide_mlp(X, y, (32, 16), seed=1, max_rows=500)
     weights = mlp.named_steps["model"].coefs_
     assert [w.shape[1] for w in weights] == [32, 16, 1]

@@ -11,29 +11,12 @@ import numpy as np
 import pytest
 
 from mlops_course import serving
-from mlops_course.data import generate_applications, time_split
 from mlops_course.loadtest import run_load
 from mlops_course.servers import serve
 from mlops_course.serving import Application, Settings, multi_model, to_records
 from mlops_course.serving.batching import BatchSettings
-from tests.serving_helpers import two_onnx_models
 
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def split():
-    return time_split(generate_applications(3_000, seed=5))
-
-
-@pytest.fixture(scope="module")
-def onnx_files(split, tmp_path_factory):
-    return two_onnx_models(tmp_path_factory.mktemp("models"), split.train)
-
-
-@pytest.fixture(scope="module")
-def engines(onnx_files):
-    return {n: serving.OnnxEngine(p.read_bytes()) for n, p in onnx_files.items()}
 
 
 @contextlib.asynccontextmanager
@@ -48,17 +31,19 @@ async def client_for(models, batch=None):
 
 
 @pytest.fixture
-def two_models(onnx_files):
+def two_models(two_onnx_files):
     return {
-        "small": Settings(onnx_path=onnx_files["small"], model_version="1"),
-        "large": Settings(onnx_path=onnx_files["large"], model_version="2"),
+        "small": Settings(onnx_path=two_onnx_files["small"], model_version="1"),
+        "large": Settings(onnx_path=two_onnx_files["large"], model_version="2"),
     }
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("enabled", [True, False])
-async def test_app_serves_each_model_by_name(two_models, engines, split, enabled):
-    records = to_records(split.test.iloc[:16])
+async def test_app_serves_each_model_by_name(
+    two_models, two_engines, two_model_split, enabled
+):
+    records = to_records(two_model_split.test.iloc[:16])
     # A batch closes when its second row arrives (an event); the 1 s wait only
     # bounds how long a row may wait alone, so the test does not depend on speed.
     batch = BatchSettings(enabled=enabled, max_batch_size=2, max_wait_ms=1_000)
@@ -85,7 +70,7 @@ async def test_app_serves_each_model_by_name(two_models, engines, split, enabled
     assert default_answer.headers["X-Model-Version"] == "1"  # the first model
     got = np.array([a.json()["probability_of_default"] for a in answers])
     for k, name in enumerate(("small", "large")):
-        want = engines[name].predict_proba(
+        want = two_engines[name].predict_proba(
             serving.columns_of([Application.model_validate(r) for r in records])
         )
         assert np.allclose(got[k::2], want, atol=1e-6)
@@ -101,9 +86,9 @@ async def test_app_serves_each_model_by_name(two_models, engines, split, enabled
 
 @pytest.mark.anyio
 async def test_app_refuses_bad_rows_and_unknown_models_before_batching(
-    two_models, split
+    two_models, two_model_split
 ):
-    record = to_records(split.test.iloc[:1])[0]
+    record = to_records(two_model_split.test.iloc[:1])[0]
     async with client_for(two_models) as client:
         bad = await client.post("/models/small/predict", json={**record, "age": 12})
         unknown = await client.post("/models/nope/predict", json=record)
@@ -120,9 +105,9 @@ async def test_app_refuses_bad_rows_and_unknown_models_before_batching(
 
 @pytest.mark.anyio
 async def test_a_model_that_fails_to_load_is_a_503_for_it_alone(
-    two_models, tmp_path, split
+    two_models, tmp_path, two_model_split
 ):
-    record = to_records(split.test.iloc[:1])[0]
+    record = to_records(two_model_split.test.iloc[:1])[0]
     models = {**two_models, "gone": Settings(onnx_path=tmp_path / "gone.onnx")}
     async with client_for(models) as client:
         ready = await client.get("/ready")
@@ -161,7 +146,9 @@ def test_settings_round_trip_through_the_environment(two_models):
 
 
 @pytest.mark.slow
-def test_uvicorn_process_batches_concurrent_requests(two_models, split, tmp_path):
+def test_uvicorn_process_batches_concurrent_requests(
+    two_models, two_model_split, tmp_path
+):
     # Batches of 2 close when the second row arrives; with 16 requests in flight
     # one always does, long before the 1 s bound (events, not the machine's speed).
     env = {
@@ -174,7 +161,7 @@ def test_uvicorn_process_batches_concurrent_requests(two_models, split, tmp_path
         factory=multi_model.UVICORN_FACTORY,
         access_log=False,
     )
-    body = json.dumps(to_records(split.test.iloc[:1])[0]).encode()
+    body = json.dumps(to_records(two_model_split.test.iloc[:1])[0]).encode()
     with serve(command, env=env, health="/ready", log_path=tmp_path / "s.log") as s:
         result = run_load(
             s.url + "/models/large/predict",
@@ -190,8 +177,10 @@ def test_uvicorn_process_batches_concurrent_requests(two_models, split, tmp_path
 
 
 @pytest.mark.anyio
-async def test_columnar_batch_route_matches_row_by_row(two_models, engines, split):
-    records = to_records(split.test.iloc[:50])
+async def test_columnar_batch_route_matches_row_by_row(
+    two_models, two_engines, two_model_split
+):
+    records = to_records(two_model_split.test.iloc[:50])
     columns = {name: [r[name] for r in records] for name in records[0]}
     async with client_for(two_models) as client:
         got = await client.post("/models/large/predict/columns", json=columns)
@@ -200,7 +189,7 @@ async def test_columnar_batch_route_matches_row_by_row(two_models, engines, spli
     assert got.status_code == 200
     body = got.json()
     assert body["n_rows"] == 50 and body["model_version"] == "2"
-    want = engines["large"].predict_proba(
+    want = two_engines["large"].predict_proba(
         serving.columns_of([Application.model_validate(r) for r in records])
     )
     assert np.allclose(body["probability_of_default"], want, atol=1e-6)
@@ -211,8 +200,10 @@ async def test_columnar_batch_route_matches_row_by_row(two_models, engines, spli
 
 
 @pytest.mark.anyio
-async def test_columnar_batch_route_refuses_bad_columns_with_422(two_models, split):
-    records = to_records(split.test.iloc[:5])
+async def test_columnar_batch_route_refuses_bad_columns_with_422(
+    two_models, two_model_split
+):
+    records = to_records(two_model_split.test.iloc[:5])
     columns = {name: [r[name] for r in records] for name in records[0]}
     url = "/models/small/predict/columns"
     async with client_for(two_models) as client:
