@@ -1,0 +1,112 @@
+"""Chapter 1b's network trained with Ray Train on this machine's CPUs (chapter 19).
+
+The tested copy of the chapter's training loop (:func:`train_loop`), the
+settings a local, offline Ray needs (:data:`RAY_ENV`), and :func:`ray_processes`,
+which finds Ray processes still running under a process (the chapter and its
+tests assert that none survive ``ray.shutdown()``).
+
+The loop reads its tensors from a file (``config["data"]``: a
+``torch.save``'d ``(x_train, y_train, x_valid, y_valid)``), takes its shard
+with Ray's ``prepare_data_loader`` (a ``DistributedSampler`` underneath),
+wraps the network with ``prepare_model`` (DDP over gloo), reports the
+validation loss every epoch through ``ray.train.report`` with a checkpoint
+written by rank 0, and resumes from ``ray.train.get_checkpoint()`` after a
+restart. ``config["crash_at"]`` is a fire drill: the last rank kills its own
+process (SIGKILL) after that epoch's checkpoint, once (a marker file remembers).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+from pathlib import Path
+
+import psutil
+
+#: Environment for a local Ray in the course: no usage report, no token file in
+#: the home folder (loopback only, one user), C++ components quiet but for errors.
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_BACKEND_LOG_LEVEL": "error",
+}
+
+#: Executable names of Ray's own processes (workers are ``ray::...`` titles).
+RAY_PROCESS_NAMES = ("raylet", "gcs_server", "plasma_store")
+
+
+def train_loop(config: dict) -> None:
+    """One Ray Train worker: shard, DDP, report + checkpoint per epoch, resume."""
+    import ray.train
+    import ray.train.torch
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mlops_course import torch_model
+
+    torch_model.configure_determinism(config["seed"])
+    x, y, x_valid, y_valid = torch.load(config["data"], weights_only=True)
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    loader = DataLoader(
+        TensorDataset(x, y),
+        batch_size=config["batch_size"] // world,  # the GLOBAL batch, as in ch. 14
+        shuffle=True,
+        drop_last=True,
+    )
+    loader = ray.train.torch.prepare_data_loader(loader)  # DistributedSampler
+    network = torch_model.make_network(x.shape[1], seed=config["seed"])
+    model = ray.train.torch.prepare_model(network)  # DDP when world > 1
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    loss_fn = nn.BCEWithLogitsLoss()
+    first_epoch = 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:  # a restart: resume where the last checkpoint left off
+        with checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / "state.pt", weights_only=True)
+        network.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        first_epoch = state["epoch"] + 1
+    for epoch in range(first_epoch, config["epochs"]):
+        if world > 1:
+            loader.sampler.set_epoch(epoch)
+        model.train()
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss_fn(model(xb).squeeze(1), yb).backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(loss_fn(network(x_valid).squeeze(1), y_valid))
+        with tempfile.TemporaryDirectory() as folder:
+            saved = None
+            if rank == 0:
+                state = {"epoch": epoch, "model": network.state_dict()}
+                state["optimizer"] = optimizer.state_dict()
+                torch.save(state, Path(folder) / "state.pt")
+                saved = ray.train.Checkpoint.from_directory(folder)
+            ray.train.report({"epoch": epoch, "val_loss": val_loss}, checkpoint=saved)
+        marker = Path(config.get("marker", os.devnull))
+        drill = epoch == config.get("crash_at", -1) and rank == world - 1
+        if drill and not marker.exists():  # once: the restarted worker goes on
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def ray_processes(parent: psutil.Process | None = None) -> list[str]:
+    """Names of Ray processes still running under ``parent`` (this process)."""
+    parent = parent or psutil.Process()
+    found = []
+    for proc in parent.children(recursive=True):
+        try:
+            name, cmdline = proc.name(), " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if name in RAY_PROCESS_NAMES or "ray::" in cmdline or "/ray/" in cmdline:
+            found.append(name)
+    return sorted(found)
+
+
+__all__ = ["RAY_ENV", "RAY_PROCESS_NAMES", "ray_processes", "train_loop"]

@@ -1,0 +1,91 @@
+"""Ray Train on CPUs: a worker killed mid-run, the job resumed (chapter 19).
+
+Ray probes 8.8.8.8 at start: run these tests inside tools/offline (make test does).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import psutil
+import pytest
+import torch
+
+from mlops_course import ray_train, torch_model
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    os.environ.update(ray_train.RAY_ENV)
+    folder = tmp_path_factory.mktemp("ray")
+    tensors = torch_model.make_tensors(1_500, 7)
+    data = folder / "tensors.pt"
+    parts = (tensors.x_train, tensors.y_train, tensors.x_valid, tensors.y_valid)
+    torch.save(parts, data)
+    ray.init(
+        num_cpus=2,
+        object_store_memory=80 * 2**20,
+        _node_ip_address="127.0.0.1",
+        logging_level="error",
+    )
+    try:
+        yield folder, data
+    finally:
+        ray.shutdown()
+    assert ray_train.ray_processes(psutil.Process()) == []
+
+
+def fit(folder, data, name: str, crash_at: int):
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    config = {"data": str(data), "seed": 7, "lr": 3e-3, "batch_size": 128}
+    config |= {"epochs": 4, "crash_at": crash_at, "marker": str(folder / name)}
+    trainer = TorchTrainer(
+        ray_train.train_loop,
+        train_loop_config=config,
+        scaling_config=ScalingConfig(num_workers=2),
+        run_config=RunConfig(
+            name=name,
+            storage_path=str(folder / "results"),
+            failure_config=FailureConfig(max_failures=1),
+        ),
+    )
+    return trainer.fit()
+
+
+@pytest.mark.slow
+def test_a_killed_worker_resumes_from_the_checkpoint_and_ends_the_same(local_ray):
+    folder, data = local_ray
+    clean = fit(folder, data, "clean", crash_at=-1)
+    killed = fit(folder, data, "killed", crash_at=1)
+    assert (folder / "killed").exists()  # the drill did kill a worker
+    assert clean.error is None and killed.error is None
+    assert killed.metrics["epoch"] == clean.metrics["epoch"] == 3
+    assert np.isclose(killed.metrics["val_loss"], clean.metrics["val_loss"], atol=1e-6)
+    assert str(folder / "results") in killed.checkpoint.path
+
+
+@pytest.mark.slow
+def test_without_failures_allowed_the_kill_fails_the_job(local_ray):
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    folder, data = local_ray
+    config = {"data": str(data), "seed": 7, "lr": 3e-3, "batch_size": 128}
+    config |= {"epochs": 3, "crash_at": 0, "marker": str(folder / "once")}
+    trainer = TorchTrainer(
+        ray_train.train_loop,
+        train_loop_config=config,
+        scaling_config=ScalingConfig(num_workers=2),
+        run_config=RunConfig(name="no-retry", storage_path=str(folder / "results")),
+    )
+    with pytest.raises(Exception):  # noqa: B017 - Ray's error type is internal
+        trainer.fit()
+
+
+def test_ray_processes_finds_nothing_under_a_fresh_process():
+    assert ray_train.ray_processes() == []
