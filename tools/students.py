@@ -226,14 +226,14 @@ def main(argv: list[str] | None = None) -> int:
         found = problems()
         print("\n".join(found) or "student notebooks up to date")
         return 1 if found else 0
-    listed = chapters()
-    resolved = {c.resolve() for c in listed}
+    listed = [c.resolve() for c in chapters()]
+    resolved = set(listed)
     # A folder (`make outputs` with no NB= passes notebooks/) means every chapter.
     named = [p for p in args.notebooks if not p.is_dir()]
     everything = len(named) < len(args.notebooks) or not args.notebooks
-    targets = listed if everything else named
+    targets = listed if everything else [p.resolve() for p in named]
     for chapter in targets:
-        if chapter.resolve() not in resolved:
+        if chapter not in resolved:
             print(f"{chapter.name}: not in _toc.yml, so no student version (yet)")
             continue
         print(f"wrote {write(chapter).relative_to(ROOT)}")
