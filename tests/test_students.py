@@ -289,3 +289,11 @@ def test_each_chapter_page_offers_its_student_version():
         context["header_buttons"] = []
         ext._buttons(app, page, "page.html", context, None)
         assert context["header_buttons"] == []
+
+
+def test_make_outputs_regenerates_the_student_version_it_refreshed():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\noutputs: venv\n", 1)[1].split("\n\n", 1)[0]
+    assert "tools.execute $(NB)" in recipe
+    assert "tools.students $(NB)" in recipe.split("tools.execute $(NB)", 1)[1]
+    assert "\nstudents: venv\n\t$(BIN)/python -m tools.students\n" in makefile
