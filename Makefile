@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 include tools/determinism.env
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv torch book test test-fast lab outputs sync chapter bench-serving bench-memory hooks \
+.PHONY: venv torch book test test-fast lab outputs students sync chapter bench-serving bench-memory hooks \
 	lock clean \
 	check-book vendor-mermaid lint mlflow-ui-images
 
@@ -62,9 +62,16 @@ lab: venv
 		$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
 		--LabApp.default_url=/lab/tree/notebooks
 
-## Re-execute notebooks in place and store their outputs (NB=notebooks/01_x.ipynb for one).
+## Re-execute notebooks in place and store their outputs (NB=notebooks/01_x.ipynb for one);
+## then regenerate their student versions (notebooks/student/), so they never fall behind.
 outputs: venv
 	tools/offline $(BIN)/python -m tools.execute $(NB)
+	$(BIN)/python -m tools.students $(NB)
+
+## Write notebooks/student/: each chapter with its solutions replaced by stubs (generated:
+## never edit them by hand; tests/test_students.py fails when one is stale).
+students: venv
+	$(BIN)/python -m tools.students
 
 ## Bring each notebook and its MyST text source in step; the newer file wins (NB=one).
 sync: venv

@@ -67,6 +67,25 @@ def test_book_uses_no_cdn(book_build):
 
 
 @pytest.mark.book
+def test_each_chapter_page_offers_its_student_version(book_build):
+    done, html = book_build
+    assert done.returncode == 0
+    for page in toc_files():
+        if not page.startswith("notebooks/"):
+            continue
+        name = page.removeprefix("notebooks/")
+        text = (html / f"{page}.html").read_text()
+        assert f'href="../student/{name}.ipynb"' in text, page
+        assert f"?urlpath=lab/tree/notebooks/student/{name}.ipynb" in text, page
+        copied = html / "student" / f"{name}.ipynb"
+        assert (
+            copied.read_bytes()
+            == (ROOT / "notebooks/student" / copied.name).read_bytes()
+        )
+    assert not (html / "notebooks" / "student").exists()  # downloads, not pages
+
+
+@pytest.mark.book
 def test_every_page_loads_cleanly_in_chromium(browser_report):
     assert len(browser_report.pages) >= len(toc_files())
     problems = browser_report.problems()

@@ -3,7 +3,8 @@
 .secrets.baseline lists what the scanner reports in the tracked files today,
 each finding audited (``is_secret: false``: digests in tests, a vendored file's
 checksum, chapter 6's deliberately bad Dockerfile). Its settings skip stored
-images in notebooks and the generated Evidently reports, and add the course's
+images in notebooks, the generated Evidently reports and the student notebooks
+(generated copies of the chapters, which are scanned), and add the course's
 own detector (tools/secret_literals.py: a PASSWORD/TOKEN/SECRET variable set to
 a literal). Any finding not in the baseline fails.
 """

@@ -8,8 +8,11 @@ learning objectives and prerequisites, one `parameters` cell, the imports cell
 with the workspace and the `facts` dict, a number quoted in prose through a
 hidden-input cell that displays Markdown, a claim checked over several seeds and
 asserted, a plain ```mermaid diagram, a recap, two exercises whose executed
-solutions are folded in the book and in JupyterLab, and a quiz in dropdowns. The
-pair passes every check of the repository as written (tests/test_new_chapter.py).
+solutions are folded in the book and in JupyterLab, each followed by its
+`exercise-check` cell, and a quiz in dropdowns. It also writes the chapter's check
+module, src/mlops_course/exercises/chNN.py (one check per exercise, right on the
+skeleton's solutions), and its tests, tests/test_exercises_chNN.py. The pair
+passes every check of the repository as written (tests/test_new_chapter.py).
 It prints the lines to add to `_toc.yml`, the chapter map in CONTRIBUTING.md and
 tests/ci_parameters.yml. It never overwrites a chapter. Then: write the chapter
 in the .md, `make outputs NB=...`, and run its tests.
@@ -26,6 +29,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from tools.nbchecks import (
+    CHECK_TAG,
     KERNELSPEC,
     PROSE_MARK,
     SOLUTION_CODE_MARK,
@@ -51,8 +55,13 @@ def prose(text: str) -> nbformat.NotebookNode:
     return new_code_cell(source, metadata=PROSE)
 
 
-def exercise(number: str, n: int, task: str, code: str, shows: str) -> list:
-    """An exercise and its executed solution, folded in the book and in Lab."""
+def exercise(number: str, n: int, task: str, code: str, shows: str, check: str):
+    """An exercise, its executed solution (folded in the book and in Lab), its check.
+
+    ``check`` is the ``checks.<name>(answer, context=...)`` call: positional
+    arguments are the learner's answers (names the solution assigns, which the
+    student version stubs), keyword arguments values computed before the exercise.
+    """
     md = new_markdown_cell
     label = f"ex-{number}-{n}"
     return [
@@ -63,6 +72,7 @@ def exercise(number: str, n: int, task: str, code: str, shows: str) -> list:
             f"{SOLUTION_TEXT_MARK}\n\n{shows}\n\n```{{solution-end}}\n```",
             metadata=SOLUTION_TEXT,
         ),
+        new_code_cell(check, metadata={"tags": [CHECK_TAG]}),
     ]
 
 
@@ -96,7 +106,8 @@ def skeleton(number: str, slug: str, title: str) -> nbformat.NotebookNode:
         ),
         code(
             "from IPython.display import Markdown, display\n\n"
-            "from mlops_course import data, workspace\n\n"
+            "from mlops_course import data, workspace\n"
+            f"from mlops_course.exercises import ch{number} as checks\n\n"
             f'ws = workspace.workspace("{name}")\n'
             "facts = {}  # the numbers the prose quotes, filled in as the chapter runs"
         ),
@@ -151,21 +162,33 @@ def skeleton(number: str, slug: str, title: str) -> nbformat.NotebookNode:
             "- the mistake the chapter showed failing, and its fix;\n"
             "- where the next chapter picks up."
         ),
+        md(
+            "## Exercises\n\n"
+            "Each exercise ends with a **check**: a cell that calls\n"
+            "`checks.<name>(...)` on your answer and says whether it is right, and\n"
+            "if not, what is wrong. In the student version of this notebook\n"
+            "(`notebooks/student/`) the solution is replaced by `answer = ...`."
+        ),
         *exercise(
             number,
             1,
-            "An exercise on this chapter's tool, answerable in a few lines.",
+            "An exercise on this chapter's tool, answerable in a few lines: the\n"
+            "default rate of each region, as a Series named `by_region`.",
             'by_region = applications.groupby("region")[data.TARGET].mean()\n'
             "by_region.round(3)",
             "What the solution shows, in a sentence or two.",
+            "checks.region_rates(by_region, applications=applications)",
         ),
         *exercise(
             number,
             2,
-            "A second exercise, a step further than the first.",
+            "A second exercise, a step further than the first: the default rate\n"
+            "of twice as many applications from the same seed, as `bigger_rate`.",
             "bigger = data.generate_applications(2 * n_rows, seed=seed)\n"
-            'print(f"default rate: {bigger[data.TARGET].mean():.3f}")',
+            "bigger_rate = float(bigger[data.TARGET].mean())\n"
+            'print(f"default rate: {bigger_rate:.3f}")',
             "What the solution shows.",
+            "checks.bigger_sample_rate(bigger_rate, n_rows=n_rows, seed=seed)",
         ),
         md(
             "## Check yourself\n\n"
@@ -182,6 +205,106 @@ def skeleton(number: str, slug: str, title: str) -> nbformat.NotebookNode:
     language = {"name": "python", "pygments_lexer": "ipython3"}
     metadata = {"kernelspec": dict(KERNELSPEC), "language_info": language}
     return new_notebook(cells=cells, metadata=metadata)
+
+
+CHECKS_MODULE = '''"""Checks for chapter {n}'s exercises ({title}).
+
+Written by `make chapter` for the skeleton's two exercises: replace each with a
+check of your own exercise (see mlops_course/exercises/__init__.py and ch01.py).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import pandas as pd
+
+from mlops_course import data
+from mlops_course.exercises import exercise, expect, expect_type
+
+
+@exercise("ex-{number}-1")
+def region_rates(by_region, *, applications) -> str:
+    """The default rate of each region of the chapter's applications."""
+    expect_type(by_region, pd.Series, "a Series of default rates indexed by region")
+    truth = applications.groupby("region")[data.TARGET].mean()
+    expect(
+        sorted(map(str, by_region.index)) == sorted(truth.index),
+        f"expected one rate per region ({{', '.join(sorted(truth.index))}}), got "
+        f"{{', '.join(sorted(map(str, by_region.index)))}}",
+    )
+    gap = float((by_region.reindex(truth.index) - truth).abs().max())
+    expect(
+        gap < 1e-9,
+        f"a region's rate is off by {{gap:.3f}}: average the target over the "
+        "applications of each region",
+    )
+    return "one default rate per region, from the chapter's applications"
+
+
+@exercise("ex-{number}-2")
+def bigger_sample_rate(bigger_rate, *, n_rows, seed) -> str:
+    """The default rate of twice as many applications from the same seed."""
+    expect_type(bigger_rate, numbers.Real, "the default rate, a number")
+    expect(0 <= bigger_rate <= 1, f"a rate is between 0 and 1, not {{bigger_rate:g}}")
+    bigger = data.generate_applications(2 * n_rows, seed=seed)
+    truth = float(bigger[data.TARGET].mean())
+    expect(
+        abs(bigger_rate - truth) < 1e-9,
+        f"{{bigger_rate:.3f}} is not the default rate of {{2 * n_rows}} applications "
+        f"generated with seed={{seed}}",
+    )
+    return "the default rate of a sample twice the size, from the same seed"
+'''
+
+CHECKS_TESTS = '''"""Chapter {n}'s exercise checks, on right and wrong answers."""
+
+import pytest
+
+from mlops_course import data
+from mlops_course.exercises import ch{number}
+
+
+@pytest.fixture(scope="module")
+def applications():
+    return data.generate_applications(500, seed=1)
+
+
+def test_region_rates_accepts_the_rate_of_each_region(applications):
+    by_region = applications.groupby("region")[data.TARGET].mean()
+    feedback = ch{number}.region_rates(by_region, applications=applications)
+    assert feedback.ok is True, feedback.message
+
+
+def test_region_rates_refuses_the_overall_rate(applications):
+    by_region = applications.groupby("region")[data.TARGET].mean()
+    overall = by_region * 0 + applications[data.TARGET].mean()
+    feedback = ch{number}.region_rates(overall, applications=applications)
+    assert feedback.ok is False
+    assert "average the target over the applications of each region" in (
+        feedback.message
+    )
+
+
+def test_bigger_sample_rate_accepts_the_rate_of_the_bigger_sample():
+    bigger = data.generate_applications(400, seed=3)
+    rate = float(bigger[data.TARGET].mean())
+    assert ch{number}.bigger_sample_rate(rate, n_rows=200, seed=3).ok is True
+
+
+def test_bigger_sample_rate_refuses_the_rate_of_the_first_sample():
+    rate = float(data.generate_applications(200, seed=3)[data.TARGET].mean())
+    feedback = ch{number}.bigger_sample_rate(rate, n_rows=200, seed=3)
+    assert feedback.ok is False
+    assert "is not the default rate of 400 applications" in feedback.message
+'''
+
+
+def check_files(root: Path, number: str) -> dict[Path, str]:
+    """The chapter's check module and its tests: path -> text (templates above)."""
+    module = root / "src" / "mlops_course" / "exercises" / f"ch{number}.py"
+    tests = root / "tests" / f"test_exercises_ch{number}.py"
+    return {module: CHECKS_MODULE, tests: CHECKS_TESTS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     name = f"{args.number}_{args.slug}"
     folder = args.root / "notebooks"
     path = folder / f"{name}.ipynb"
-    for existing in (path, text_source(path)):
+    checks = check_files(args.root, args.number)
+    for existing in (path, text_source(path), *checks):
         if existing.exists():
             parser.error(
                 f"{existing.relative_to(args.root)} exists: not overwriting it"
@@ -215,19 +339,27 @@ def main(argv: list[str] | None = None) -> int:
     # notebook as stored (its metadata keys sorted), as jupytext writes it.
     stored = nbformat.read(path, as_version=4)
     text_source(path).write_text(paired_text(stored, folder))
+    for file, template in checks.items():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        title = args.title.strip()
+        text = template.format(n=int(args.number), number=args.number, title=title)
+        file.write_text(text)
 
-    print(f"wrote notebooks/{name}.md and notebooks/{name}.ipynb (no outputs yet)\n")
+    print(f"wrote notebooks/{name}.md and notebooks/{name}.ipynb (no outputs yet),")
+    written = ", ".join(str(f.relative_to(args.root)) for f in checks)
+    print(f"and the exercise checks with their tests: {written}\n")
     print("add to _toc.yml, in its part's `sections:`:")
     print(f"          - file: notebooks/{name}\n")
     print("add to the chapter map in CONTRIBUTING.md (tests/test_repo.py checks it):")
     print(format_row(chapter_row(path)) + "\n")
     print("add to tests/ci_parameters.yml (small values for CI's papermill run):")
     print(f"{name}:\n  n_rows: 1000\n  n_seeds: 3\n")
-    print(f"then: write the chapter in notebooks/{name}.md,")
-    print(f"      make outputs NB=notebooks/{name}.ipynb")
+    print(f"then: write the chapter in notebooks/{name}.md and its checks,")
+    print(f"      make outputs NB=notebooks/{name}.ipynb  (also its student version)")
     print(
         "      tools/offline .venv/bin/python -m pytest -n 2 --dist loadfile "
-        f'-k "{name} or new_chapter or lab_sources or repo"'
+        f'-k "{name} or ch{args.number} or new_chapter or lab_sources or repo '
+        'or students"'
     )
     return 0
 
