@@ -1,6 +1,7 @@
 """Chapter 1's exercise checks, on a right answer and on wrong ones."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlops_course import data, modeling
@@ -47,3 +48,58 @@ def test_dearer_default_refuses_a_probability_out_of_range(validation):
     assert ch01.dearer_default(1.5, **validation).message == (
         "a threshold is between 0 and 1, not 1.5"
     )
+
+
+@pytest.fixture(scope="module")
+def periods():
+    split = data.time_split(data.generate_applications(3_000, seed=1))
+    X_train, y_train = modeling.features_and_target(split.train)
+    X_valid, y_valid = modeling.features_and_target(split.valid)
+    logreg = modeling.make_model("logreg", seed=1).fit(X_train, y_train)
+    return X_train, y_train, X_valid, y_valid, logreg.predict_proba(X_valid)[:, 1]
+
+
+def table(model, X, y, logreg_proba, y_logreg):
+    return pd.DataFrame(
+        {
+            "hgb tuned": modeling.score(y, model.predict_proba(X)[:, 1]),
+            "logreg": modeling.score(y_logreg, logreg_proba),
+        }
+    ).T[["roc_auc", "brier"]]
+
+
+def test_tuned_trees_accepts_the_tuned_trees_scored_on_validation(periods):
+    X_train, y_train, X_valid, y_valid, logreg_proba = periods
+    trees = modeling.make_model("hgb", seed=1, learning_rate=0.05, max_iter=300)
+    trees.fit(X_train, y_train)
+    context = {"X_valid": X_valid, "y_valid": y_valid, "logreg_proba": logreg_proba}
+    comparison = table(trees, X_valid, y_valid, logreg_proba, y_valid).round(4)
+    fb = ch01.tuned_trees(trees, comparison, **context)
+    assert fb.ok is True, fb.message
+    # Scored on the training period instead: refused in the lesson's terms.
+    on_train = table(trees, X_train, y_train, logreg_proba, y_valid)
+    fb = ch01.tuned_trees(trees, on_train, **context)
+    assert fb.ok is False
+    assert "compare models on validation" in fb.message
+
+
+def test_tuned_trees_refuses_the_default_settings(periods):
+    X_train, y_train, X_valid, y_valid, logreg_proba = periods
+    trees = modeling.make_model("hgb", seed=1).fit(X_train, y_train)
+    comparison = table(trees, X_valid, y_valid, logreg_proba, y_valid)
+    fb = ch01.tuned_trees(
+        trees, comparison, X_valid=X_valid, y_valid=y_valid, logreg_proba=logreg_proba
+    )
+    assert fb.ok is False
+    assert "the exercise asks for {'learning_rate': 0.05, 'max_iter': 300}" in (
+        fb.message
+    )
+
+
+def test_tuned_trees_refuses_unfitted_trees(periods):
+    _, _, X_valid, y_valid, logreg_proba = periods
+    trees = modeling.make_model("hgb", seed=1, learning_rate=0.05, max_iter=300)
+    fb = ch01.tuned_trees(
+        trees, None, X_valid=X_valid, y_valid=y_valid, logreg_proba=logreg_proba
+    )
+    assert fb.message == "the trees are not fitted yet: call .fit(X_train, y_train)"
