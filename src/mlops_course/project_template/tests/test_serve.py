@@ -6,7 +6,7 @@ import json
 import httpx
 import joblib
 import pytest
-from serve.app import MODEL, METRICS, create
+from serve.app import METRICS, MODEL, create
 
 from mlops_course.data import FEATURES, TARGET, generate_applications
 from mlops_course.modeling import make_model
