@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,61 @@ def test_the_portfolio_page_links_every_starter_folder():
     assert all((ROOT / path).is_dir() for path in linked), linked
     expected = {str(path.relative_to(ROOT)) for path in STARTERS.values()}
     assert linked == expected
+
+
+# ---------------------------------------------------------------- the golden path
+#: What chapter 23 added to starter 1 to make it the platform's golden path.
+GOLDEN_PATH = (
+    "serve/app.py.jinja",
+    "src/model_card.py",
+    "tests/test_serve.py",
+    "tests/test_model_card.py",
+    "{{ _copier_conf.answers_file }}.jinja",
+)
+
+
+def test_the_golden_path_has_a_service_a_model_card_and_an_update_record():
+    template = dvc_stages.TEMPLATE
+    missing = [path for path in GOLDEN_PATH if not (template / path).is_file()]
+    assert not missing, missing
+    card = yaml.safe_load((template / "dvc.yaml").read_text())["stages"]["card"]
+    assert "metrics.json" in card["deps"] and "src/model_card.py" in card["deps"]
+    assert [next(iter(out)) for out in card["outs"]] == ["MODEL_CARD.md"]
+
+
+def _git(*args: str, cwd: Path) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_copier_update_brings_a_template_change_into_a_rendered_project(tmp_path):
+    import copier
+
+    template = tmp_path / "template"
+    shutil.copytree(
+        dvc_stages.TEMPLATE, template, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for args in (("init", "-q", "-b", "main"), ("config", "user.name", "P"),
+                 ("config", "user.email", "p@example.com"), ("add", "-A"),
+                 ("commit", "-q", "-m", "v1"), ("tag", "v1")):  # fmt: skip
+        _git(*args, cwd=template)
+    project = tmp_path / "project"
+    copier.run_copy(str(template), project, defaults=True, quiet=True)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "v1" and answers["project_name"] == "credit-retraining"
+    assert 'MODEL_NAME = "credit-retraining"' in (project / "serve/app.py").read_text()
+    for args in (("init", "-q", "-b", "main"), ("config", "user.name", "T"),
+                 ("config", "user.email", "t@example.com"), ("add", "-A"),
+                 ("commit", "-q", "-m", "from v1")):  # fmt: skip
+        _git(*args, cwd=project)
+    (template / "NEW.md").write_text("a platform change\n")
+    _git("add", "-A", cwd=template)
+    _git("commit", "-q", "-m", "v2", cwd=template)
+    _git("tag", "v2", cwd=template)
+    copier.run_update(project, defaults=True, overwrite=True, quiet=True)
+    assert (project / "NEW.md").read_text() == "a platform change\n"
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "v2"

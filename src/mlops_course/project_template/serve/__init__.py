@@ -1,0 +1,1 @@
+"""The project's prediction service (serve/app.py)."""
