@@ -101,6 +101,29 @@ def test_onnx_graph_takes_raw_features_and_matches_pytorch(tensors, trained):
     assert np.max(np.abs(onnx_proba - torch_proba)) < 1e-5
 
 
+def test_preprocessing_goes_in_front_of_a_quantized_network(tensors, trained, tmp_path):
+    """ORT's pre-processing declares every domain it knows (ai.onnx.ml at another
+    version than skl2onnx's): the merge keeps only the domains the nodes use."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    float_path, pre_path, int8_path = (tmp_path / f"{n}.onnx" for n in "fpq")
+    _export(trained, tensors.n_inputs).save(float_path)
+    quant_pre_process(float_path, pre_path)
+    quantize_dynamic(pre_path, int8_path, weight_type=QuantType.QInt8)
+    quantized = onnx.load(int8_path)
+    assert "ai.onnx.ml" in {o.domain for o in quantized.opset_import}
+    rows = serialization.as_model_input(
+        data.time_split(data.generate_applications(3_000, seed=5)).test
+    )
+    full = torch_model.with_preprocessing(quantized, tensors.preprocessor, rows)
+    assert "MatMulInteger" in {n.op_type for n in full.graph.node}
+    proba = OnnxEngine(full.SerializeToString()).predict_proba(rows)
+    torch_proba = torch_model.predict_proba(trained, tensors.x_test)
+    assert 0 < np.max(np.abs(proba - torch_proba)) < 0.05  # int8: close, not equal
+
+
 def test_quiet_export_shows_no_warning_and_restores_logging(recwarn, caplog):
     import logging
 

@@ -1,4 +1,4 @@
-"""The credit-default model as a small PyTorch network (chapters 1 part 2 and 14).
+"""The credit-default model as a small PyTorch network (chapters 1 part 2, 14, 20).
 
 Chapter 1's PyTorch part trains :class:`CreditNet` on the tensors
 :func:`prepare_tensors` makes (chapter 1's own preprocessor, fitted on the
@@ -13,7 +13,7 @@ per feature: ``float`` numbers, ``string`` categories) and returns
 :class:`WithProbabilities` (the network plus its two-column output) with
 ``torch.onnx.export(..., dynamo=True)``; :func:`with_preprocessing` puts the
 fitted scikit-learn preprocessor, converted by skl2onnx, in front with
-``onnx.compose.merge_models``.
+``onnx.compose.merge_models``; chapter 20 puts it in front of quantized networks.
 
 Importing this module imports torch; the rest of the package does not. It
 imports pandas and scikit-learn only when it makes tensors, so a training
@@ -194,6 +194,13 @@ def with_preprocessing(
     prep = onnx.version_converter.convert_version(prep, opset)
     (prep_output,) = [o.name for o in prep.graph.output]
     network_onnx = onnx.ModelProto.FromString(network_onnx.SerializeToString())
+    # A graph ONNX Runtime has rewritten (chapter 20's quantization pre-processing)
+    # declares every domain it knows, ai.onnx.ml at another version than the
+    # preprocessor's among them; only the domains its nodes use are kept.
+    used = {"", *(node.domain for node in network_onnx.graph.node)}
+    kept = [o for o in network_onnx.opset_import if o.domain in used]
+    del network_onnx.opset_import[:]
+    network_onnx.opset_import.extend(kept)
     network_onnx.ir_version = prep.ir_version = max(
         prep.ir_version, network_onnx.ir_version
     )
