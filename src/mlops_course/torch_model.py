@@ -1,4 +1,4 @@
-"""The credit-default model as a small PyTorch network (chapters 1 part 2, 14, 20).
+"""The credit-default model as a small PyTorch network (chapters 1 part 2, 14, 20, 22).
 
 Chapter 1's PyTorch part trains :class:`CreditNet` on the tensors
 :func:`prepare_tensors` makes (chapter 1's own preprocessor, fitted on the
