@@ -1,8 +1,8 @@
 """Release checks and steps (CONTRIBUTING.md, "Cutting a release").
 
-    python -m tools.release check v0.3.0        # tag, versions and changelog agree
-    python -m tools.release pin-binder v0.3.0   # Binder buttons open the tag, not main
-    python -m tools.release notes v0.3.0        # the changelog entry, for the release
+    python -m tools.release check v0.4.0        # tag, versions and changelog agree
+    python -m tools.release pin-binder v0.4.0   # Binder buttons open the tag, not main
+    python -m tools.release notes v0.4.0        # the changelog entry, for the release
 
 The version lives in pyproject.toml; the book shows it (the footer set in
 _config.yml) and book/changelog.md has one ``## X.Y.Z (YYYY-MM-DD)`` entry per
