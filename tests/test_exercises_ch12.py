@@ -41,7 +41,7 @@ IDS = [f"C{i:07d}" for i in range(3_000)]
 
 
 def test_salt_overlap_accepts_the_measured_shares():
-    stay = {salt: ch12._stay(IDS, salt) for salt in ["ab-2026-credit", "v2"]}
+    stay = {salt: ch12.stay_share(IDS, salt) for salt in ["ab-2026-credit", "v2"]}
     assert stay["ab-2026-credit"] == 1.0 and 0.4 < stay["v2"] < 0.6
     fb = ch12.salt_overlap(stay, ids=IDS)
     assert fb.ok is True, fb.message

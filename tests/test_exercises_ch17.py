@@ -79,20 +79,20 @@ def results():
 
 
 def test_price_matters_accepts_the_recomputed_savings(results):
-    savings = {p: ch17._saving(results, p, SEED) for p in ch17.PRICES}
+    savings = {p: ch17.priced_saving(results, p, SEED) for p in ch17.PRICES}
     assert savings[500.0]["verdict"] == "better"
     fb = ch17.price_matters(savings, results=results, seed=SEED)
     assert fb.ok is True, fb.message
 
 
 def test_price_matters_refuses_a_price_left_out_and_a_flipped_sign(results):
-    same = {p: ch17._saving(results, 0.0, SEED) for p in ch17.PRICES}
+    same = {p: ch17.priced_saving(results, 0.0, SEED) for p in ch17.PRICES}
     fb = ch17.price_matters(same, results=results, seed=SEED)
     assert fb.ok is False
     assert fb.message.startswith("your two prices give the same saving")
     flipped = {
         p: {**s, "saving": -s["saving"]}
-        for p, s in ((p, ch17._saving(results, p, SEED)) for p in ch17.PRICES)
+        for p, s in ((p, ch17.priced_saving(results, p, SEED)) for p in ch17.PRICES)
     }
     fb = ch17.price_matters(flipped, results=results, seed=SEED)
     assert "schedule's total cost minus the trigger's" in fb.message

@@ -65,7 +65,7 @@ def sample_size(need, days_needed, *, baseline_rate, alpha, approval, per_day) -
     )
 
 
-def _stay(ids, salt) -> float:
+def stay_share(ids, salt) -> float:
     first = [c for c in ids if assignment.assign(c, FIRST_SALT, 0.5) == "challenger"]
     again = [c for c in first if assignment.assign(c, salt, 0.5) == "challenger"]
     return len(again) / len(first)
@@ -85,7 +85,7 @@ def salt_overlap(stay, *, ids) -> str:
         "and a salt never changes, so every one stays in the challenger group",
     )
     for salt, share in stay.items():
-        want = _stay(ids, salt)
+        want = stay_share(ids, salt)
         expect(
             abs(share - want) < 1e-9,
             f"with salt {salt!r} {want:.1%} of the first challenger group are "

@@ -56,7 +56,7 @@ def seasonal_reference(against_training, last_year, *, stream, n_weeks) -> str:
     )
 
 
-def _saving(results, price, seed) -> dict:
+def priced_saving(results, price, seed) -> dict:
     priced = results[results["scenario"] == SCENARIO].copy()
     priced = priced[priced["seed"] < seed + N_SEEDS]
     priced["total_cost"] = priced["decision_cost"] + price * priced["retrains"]
@@ -81,7 +81,7 @@ def price_matters(savings, *, results, seed) -> str:
         f"savings has prices {sorted(savings)}: compare at {PRICES[0]:g} and "
         f"{PRICES[1]:g}",
     )
-    want = {price: _saving(results, price, seed) for price in PRICES}
+    want = {price: priced_saving(results, price, seed) for price in PRICES}
     expect(
         savings[PRICES[0]]["saving"] != savings[PRICES[1]]["saving"],
         "your two prices give the same saving: add price x retrains to each "
