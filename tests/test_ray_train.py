@@ -89,3 +89,12 @@ def test_without_failures_allowed_the_kill_fails_the_job(local_ray):
 
 def test_ray_processes_finds_nothing_under_a_fresh_process():
     assert ray_train.ray_processes() == []
+
+
+def test_native_stderr_goes_to_the_file_and_comes_back(tmp_path):
+    before = os.fstat(2).st_ino
+    log = tmp_path / "native.log"
+    with ray_train.native_stderr_to(log):
+        os.write(2, b"from native code\n")
+    assert log.read_text() == "from native code\n"
+    assert os.fstat(2).st_ino == before  # fd 2 is the process's stderr again

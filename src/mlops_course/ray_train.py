@@ -17,9 +17,12 @@ process (SIGKILL) after that epoch's checkpoint, once (a marker file remembers).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -109,4 +112,29 @@ def ray_processes(parent: psutil.Process | None = None) -> list[str]:
     return sorted(found)
 
 
-__all__ = ["RAY_ENV", "RAY_PROCESS_NAMES", "ray_processes", "train_loop"]
+@contextlib.contextmanager
+def native_stderr_to(path: str | os.PathLike) -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 to ``path`` meanwhile.
+
+    Ray's C++ core logs its start-up (the address probe, the log level) straight
+    to the process's stderr, with timestamps; in a notebook that becomes an
+    output that differs on every run. The lines are kept in ``path``.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+__all__ = [
+    "RAY_ENV",
+    "RAY_PROCESS_NAMES",
+    "native_stderr_to",
+    "ray_processes",
+    "train_loop",
+]
