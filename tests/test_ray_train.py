@@ -6,6 +6,10 @@ Ray probes 8.8.8.8 at start: run these tests inside tools/offline (make test doe
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 import psutil
@@ -87,8 +91,55 @@ def test_without_failures_allowed_the_kill_fails_the_job(local_ray):
         trainer.fit()
 
 
-def test_ray_processes_finds_nothing_under_a_fresh_process():
-    assert ray_train.ray_processes() == []
+def test_ray_processes_names_ray_children_and_nothing_else():
+    code = "import time; time.sleep(60)"
+    plain = subprocess.Popen([sys.executable, "-c", code])
+    titled = subprocess.Popen([sys.executable, "-c", code, "ray::IDLE"])
+    try:
+        found = ray_train.ray_processes()  # this process's children, at any depth
+        assert found.count(psutil.Process(titled.pid).name()) >= 1
+        assert ray_train.ray_processes(psutil.Process(plain.pid)) == []  # no children
+        mine = {p.pid for p in psutil.Process().children(recursive=True)}
+        ray_like = [
+            p for p in map(psutil.Process, mine) if "ray::" in " ".join(p.cmdline())
+        ]
+        assert len(found) >= len(ray_like) >= 1
+    finally:
+        for child in (plain, titled):
+            child.kill()
+            child.wait()
+
+
+def test_driver_output_waits_for_a_late_notice_and_keeps_it_out_of_stdout(
+    tmp_path, capsys
+):
+    log = tmp_path / "driver.log"
+    notice = (
+        "\x1b[33m(raylet)\x1b[0m A worker died or was killed while executing a task "
+        "by an unexpected system error. To troubleshoot the problem, check the logs "
+        "for the dead worker. Lease ID: 0c00000070c0 Worker ID: b7f362b7"
+    )
+    late = threading.Timer(0.5, lambda: print(notice))  # a background thread, later
+    with ray_train.driver_output_to(log, until="A worker died", timeout=30):
+        late.start()
+        print("inside the block")
+    late.join()
+    print("after the block")
+    assert capsys.readouterr().out == "after the block\n"
+    assert "inside the block" in log.read_text()
+    assert ray_train.raylet_notices(log) == [
+        "A worker died or was killed while executing a task by an unexpected "
+        "system error."
+    ]
+
+
+def test_driver_output_gives_up_after_the_timeout(tmp_path):
+    log = tmp_path / "driver.log"
+    start = time.monotonic()
+    with ray_train.driver_output_to(log, until="never printed", timeout=0.3):
+        print("something else")
+    assert 0.3 <= time.monotonic() - start < 10
+    assert ray_train.raylet_notices(log) == []
 
 
 def test_native_stderr_goes_to_the_file_and_comes_back(tmp_path):

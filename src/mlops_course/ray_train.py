@@ -3,7 +3,9 @@
 The tested copy of the chapter's training loop (:func:`train_loop`), the
 settings a local, offline Ray needs (:data:`RAY_ENV`), and :func:`ray_processes`,
 which finds Ray processes still running under a process (the chapter and its
-tests assert that none survive ``ray.shutdown()``).
+tests assert that none survive ``ray.shutdown()``). :func:`driver_output_to`
+and :func:`raylet_notices` keep the notices Ray's driver prints when a worker
+dies (with ids that differ on every run) in a file, and read them back.
 
 The loop reads its tensors from a file (``config["data"]``: a
 ``torch.save``'d ``(x_train, y_train, x_valid, y_valid)``), takes its shard
@@ -19,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,10 +135,55 @@ def native_stderr_to(path: str | os.PathLike) -> Iterator[None]:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def driver_output_to(
+    path: str | os.PathLike, until: str | None = None, timeout: float = 60.0
+) -> Iterator[None]:
+    """Send what the driver prints to ``path`` meanwhile, and until ``until`` came.
+
+    When a worker process dies, the raylet tells the driver, and a background
+    thread of ``ray.init`` prints the notice (``(raylet) A worker died or was
+    killed ...``, with lease, worker and node ids) whenever it arrives: in a
+    notebook, in whichever cell runs then. Inside the block, ``sys.stdout`` and
+    ``sys.stderr`` are the file. With ``until``, the redirection lasts after
+    the block until a line containing it was written (at most ``timeout``
+    seconds), so a late notice cannot land in a later cell.
+    """
+    path = Path(path)
+    with (
+        open(path, "a") as log,
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),
+    ):
+        yield
+        deadline = time.monotonic() + timeout
+        while until is not None and time.monotonic() < deadline:
+            log.flush()
+            if until in path.read_text():
+                break
+            time.sleep(0.05)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def raylet_notices(path: str | os.PathLike) -> list[str]:
+    """The first sentence of each ``(raylet)`` notice in ``path``: no colour, no ids."""
+    notices = []
+    for line in Path(path).read_text().splitlines():
+        line = _ANSI.sub("", line).strip()
+        if line.startswith("(raylet) "):
+            first = line.removeprefix("(raylet) ").split(". ")[0]
+            notices.append(first.rstrip(".") + ".")
+    return notices
+
+
 __all__ = [
     "RAY_ENV",
     "RAY_PROCESS_NAMES",
+    "driver_output_to",
     "native_stderr_to",
     "ray_processes",
+    "raylet_notices",
     "train_loop",
 ]
