@@ -72,6 +72,12 @@ def test_a_killed_worker_resumes_from_the_checkpoint_and_ends_the_same(local_ray
     assert killed.metrics["epoch"] == clean.metrics["epoch"] == 3
     assert np.isclose(killed.metrics["val_loss"], clean.metrics["val_loss"], atol=1e-6)
     assert str(folder / "results") in killed.checkpoint.path
+    # Seeds and shuffles are fixed, so a group restarted at epoch 0 would end with
+    # the same numbers: the reports must show that it resumed after the crash
+    # epoch's checkpoint (every checkpoint is kept, so a repeated epoch would show).
+    assert clean.metrics_dataframe["start_epoch"].tolist() == [0, 0, 0, 0]
+    assert killed.metrics_dataframe["epoch"].tolist() == [0, 1, 2, 3]  # none twice
+    assert killed.metrics_dataframe["start_epoch"].tolist() == [0, 0, 2, 2]
 
 
 @pytest.mark.slow

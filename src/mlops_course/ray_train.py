@@ -13,8 +13,17 @@ with Ray's ``prepare_data_loader`` (a ``DistributedSampler`` underneath),
 wraps the network with ``prepare_model`` (DDP over gloo), reports the
 validation loss every epoch through ``ray.train.report`` with a checkpoint
 written by rank 0, and resumes from ``ray.train.get_checkpoint()`` after a
-restart. ``config["crash_at"]`` is a fire drill: the last rank kills its own
-process (SIGKILL) after that epoch's checkpoint, once (a marker file remembers).
+restart. Every report also carries ``start_epoch``, the epoch this worker group
+started from (0 on a fresh start, the checkpoint's epoch + 1 after a resume), so
+the driver can tell a resume from a restart at epoch 0: with fixed seeds and
+shuffles both end with the same numbers. ``config["crash_at"]`` is a fire drill:
+the last rank kills its own process (SIGKILL) once (a marker file remembers),
+after Ray has committed that epoch's checkpoint. A report reaches Ray's
+controller only when it polls the workers (every 2 s by default); a process
+killed straight after ``ray.train.report`` takes its last report with it, and
+the restart would resume one checkpoint earlier. Waiting for the commit
+(``ray.train.get_all_reported_checkpoints``) makes the restart point the same on
+every run: the epoch after ``crash_at``.
 """
 
 from __future__ import annotations
@@ -44,7 +53,10 @@ RAY_PROCESS_NAMES = ("raylet", "gcs_server", "plasma_store")
 
 
 def train_loop(config: dict) -> None:
-    """One Ray Train worker: shard, DDP, report + checkpoint per epoch, resume."""
+    """One Ray Train worker: shard, DDP, report + checkpoint per epoch, resume.
+
+    Reports ``epoch``, ``val_loss`` and ``start_epoch`` (where this attempt began).
+    """
     import ray.train
     import ray.train.torch
     import torch
@@ -94,10 +106,14 @@ def train_loop(config: dict) -> None:
                 state["optimizer"] = optimizer.state_dict()
                 torch.save(state, Path(folder) / "state.pt")
                 saved = ray.train.Checkpoint.from_directory(folder)
-            ray.train.report({"epoch": epoch, "val_loss": val_loss}, checkpoint=saved)
+            metrics = {"epoch": epoch, "val_loss": val_loss, "start_epoch": first_epoch}
+            ray.train.report(metrics, checkpoint=saved)
         marker = Path(config.get("marker", os.devnull))
         drill = epoch == config.get("crash_at", -1) and rank == world - 1
         if drill and not marker.exists():  # once: the restarted worker goes on
+            # Until Ray has committed this epoch's checkpoint, then die.
+            committed = ray.train.CheckpointConsistencyMode.COMMITTED
+            ray.train.get_all_reported_checkpoints(consistency_mode=committed)
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
 
