@@ -15,7 +15,9 @@ import pytest
 from mlops_course import continuous_training as ct
 from mlops_course import data, gates, modeling, retraining
 
-SEEDS = range(100, 106)
+# Thirty simulated years, as many as the chapter's study: the trigger's rates
+# are read with an interval, so the test's seeds are not a lucky handful.
+SEEDS = range(100, 130)
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +33,27 @@ def runs() -> dict:
 
 
 def test_trigger_fires_on_planted_changes_and_not_on_harmless_drift(runs):
+    """Over 30 years, the rate at which the trigger fired on harmless drift is
+    below one half and below the planted changes' rate, intervals apart.
+
+    Quiet on harmless drift is "rare", not "never": in a few years the model
+    learns a chance weight on a drifted feature, and then the drift does move
+    its decisions (the chapter says so). The claim is the separation.
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    def rate(name: str) -> tuple[float, float]:
+        fired = sum(runs[seed, name]["retrained"].any() for seed in SEEDS)
+        return proportion_confint(fired, len(SEEDS), alpha=0.05, method="wilson")
+
+    harmless_low, harmless_high = rate("harmless_drift")
+    assert harmless_high < 0.5, (harmless_low, harmless_high)
     for name, planted in ct.PLANTED.items():
-        if name == "seasonality":
+        if name == "seasonality" or not planted:
             continue  # a recurring change: the chapter reports what it does
-        fired = [runs[seed, name]["retrained"].any() for seed in SEEDS]
-        if planted:
-            assert np.mean(fired) >= 0.8, (name, fired)
-        else:
-            # quiet unless the model learnt a chance weight on a drifted
-            # feature (then the drift moves its decisions): rare, not never
-            assert np.mean(fired) <= 1 / len(SEEDS), (name, fired)
+        low, high = rate(name)
+        assert low >= 0.75, (name, low, high)
+        assert harmless_high < low, (name, low, harmless_high)
 
 
 def test_trigger_waits_for_matured_labels_after_the_alarm(runs):

@@ -102,7 +102,13 @@ def price_matters(savings, *, results, seed) -> str:
             f"{want[price]['high']:+.0f}] says {want[price]['verdict']!r}, "
             f"not {got['verdict']!r}: read the verdict from the interval",
         )
+    reads = {
+        "better": "favours the trigger",
+        "worse": "favours the schedule",
+        "undecided": "ranks neither",
+    }
+    low, high = (reads[want[price]["verdict"]] for price in PRICES)
     return (
-        "a cheap retrain favours the busy schedule, an expensive one the trigger: "
-        "state the price with the verdict"
+        f"at {PRICES[0]:g} per retrain the interval {low}, at {PRICES[1]:g} it "
+        f"{high}: state the price with the verdict"
     )
