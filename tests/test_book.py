@@ -7,11 +7,13 @@ and keep screenshots of key pages in `_build/screenshots/`.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tools import browser
 from tools.nbchecks import ROOT, toc_files
@@ -146,6 +148,45 @@ def test_vendored_mermaid_matches_its_pin():
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+DOC = re.compile(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`")
+
+
+def phase_sections() -> dict[str, list[str]]:
+    """Each phase overview page -> the chapters _toc.yml puts under it, in order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    found = {}
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            if chapter["file"].startswith("book/phase"):
+                found[chapter["file"]] = [s["file"] for s in chapter["sections"]]
+    return found
+
+
+@pytest.mark.parametrize("page", ["book/phase1", "book/phase2", "book/phase3"])
+def test_phase_page_lists_its_chapters_in_toc_order_and_none_as_unwritten(page):
+    text = (ROOT / f"{page}.md").read_text()
+    table = [
+        DOC.search(line).group(1).removeprefix("../")
+        for line in text.splitlines()
+        if line.startswith("| {doc}")
+    ]
+    assert table == phase_sections()[page]
+    assert not re.search(r"being written|not yet written|coming soon", text, re.I)
+
+
+def test_every_coverage_row_names_a_chapter():
+    """The coverage page says every row has a chapter: hold it to that."""
+    rows = [
+        line
+        for line in (ROOT / "book" / "coverage.md").read_text().splitlines()
+        if line.startswith("| ") and not line.startswith(("| Phase", "| ---"))
+    ]
+    assert len(rows) > 20
+    for row in rows:
+        where = row.strip().strip("|").split("|")[-1]
+        assert DOC.search(where), f"no chapter: {row}"
 
 
 def test_book_pages_use_plain_mermaid_fences():

@@ -20,7 +20,7 @@ import yaml
 
 from mlops_course.servers import serve
 from tools import release
-from tools.nbchecks import ROOT
+from tools.nbchecks import ROOT, toc_files
 
 PAGES = ["book/changelog.md", "book/tool_landscape.md", "book/certifications.md"]
 LAB_CONFIG = ROOT / "binder" / "jupyter-config"
@@ -164,6 +164,81 @@ def test_every_internal_link_of_the_page_resolves(page):
 def test_external_links_are_https(page):
     text = (ROOT / page).read_text()
     assert not re.findall(r"\]\((http:[^)]*)\)", text)
+
+
+def test_every_chapter_is_mapped_to_an_exam_domain():
+    """A chapter added to the toc must find its place on the certification map."""
+    text = (ROOT / "book" / "certifications.md").read_text()
+    docs = set(re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", text))
+    chapters = [f for f in toc_files() if f.startswith("notebooks/")]
+    assert chapters
+    assert [c for c in chapters if f"../{c}" not in docs] == []
+
+
+#: Tools the landscape page says run here, and the distribution the lock pins
+#: for each; and tools it says are not installed. A row that falls behind the
+#: lock (a tool added, or removed) fails here.
+RUNS_HERE = {
+    "DVC": "dvc",
+    "MLflow": "mlflow",
+    "Weights & Biases": "wandb",
+    "Prefect": "prefect",
+    "Kubeflow Pipelines": "kfp",
+    "Feast": "feast",
+    "BentoML": "bentoml",
+    "Evidently AI": "evidently",
+    "Ray": "ray",
+    "ONNX Runtime": "onnxruntime",
+    "skops": "skops",
+    "pandera": "pandera",
+    "Prometheus": "prometheus-client",
+    "OpenLineage": "openlineage-python",
+    "fairlearn": "fairlearn",
+    "copier": "copier",
+}
+NOT_INSTALLED = {
+    "TensorFlow / Keras": "tensorflow",
+    "Delta Lake": "deltalake",
+    "Airflow": "apache-airflow",
+}
+
+
+def landscape_rows() -> dict[str, tuple[str, str]]:
+    """Tool -> (where it runs, what stands in), from every table of the tool
+    landscape page."""
+    rows = {}
+    for line in (ROOT / "book" / "tool_landscape.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 3 and cells[0] != "tool":
+            rows[cells[0]] = (cells[1], cells[2])
+    return rows
+
+
+def pinned() -> set[str]:
+    lock = (ROOT / "requirements.lock").read_text()
+    return {m.lower() for m in re.findall(r"^([A-Za-z0-9_.-]+)==", lock, re.M)}
+
+
+def test_the_tool_landscape_agrees_with_the_lock():
+    rows, lock = landscape_rows(), pinned()
+    for tool, dist in RUNS_HERE.items():
+        assert tool in rows, f"no row for {tool}"
+        assert dist in lock, f"{tool}: the page says it runs; the lock has no {dist}"
+        stand_in = rows[tool][1]
+        assert not stand_in.startswith("not installed"), (
+            f"{tool} is pinned in the lock, but its row says: {stand_in}"
+        )
+    for tool, dist in NOT_INSTALLED.items():
+        assert tool in rows, f"no row for {tool}"
+        assert dist not in lock, f"{tool} is pinned now; update its row"
+        assert rows[tool][1].startswith("not installed"), tool
+
+
+def test_the_landscape_names_where_each_chapter_tool_runs():
+    """The Kubernetes pieces of chapter 19 have rows that point at it."""
+    rows = landscape_rows()
+    for tool in ["Ray", "KubeRay", "Kueue", "Kubeflow (the platform)"]:
+        assert "19_distributed_training_ray" in rows[tool][0], tool
 
 
 def test_lab_settings_disable_the_news_announcements():

@@ -170,6 +170,69 @@ def test_weekly_workflow_audits_the_lock_for_vulnerabilities_and_reports():
     assert "actions/upload-artifact" in uses({"jobs": {"a": upstream["jobs"]["audit"]}})
 
 
+def links_script(upstream: dict) -> str:
+    """The links job's commands, shell line continuations joined."""
+    steps_ = upstream["jobs"]["links"]["steps"]
+    return "\n".join(s.get("run", "") for s in steps_).replace("\\\n", " ")
+
+
+def test_weekly_workflow_checks_the_books_external_links_and_reports():
+    """The suite only checks that links are https (it is offline); the weekly run
+    asks every external link of the book whether it still answers."""
+    upstream = load("upstream.yml")
+    script = links_script(upstream)
+    assert re.search(r"^make venv$", script, re.M)  # the pinned environment
+    command = re.search(r"^\.venv/bin/jupyter-book build \. [^\n]*", script, re.M)
+    assert command and "--builder linkcheck" in command.group(0), script
+    # The settings come from _config.yml, so the repository URL is not repeated here.
+    assert "linkcheck_ignore" in script and 'config["repository"]["url"]' in script
+    assert "links" in upstream["jobs"]["report"]["needs"]  # a broken link is reported
+    assert "actions/upload-artifact" in uses({"jobs": {"a": upstream["jobs"]["links"]}})
+
+
+def test_link_check_skips_loopback_and_the_repository_itself(tmp_path):
+    """Run the job's settings script on a copy of _config.yml: the ignore patterns
+    skip the chapters' loopback servers and the (placeholder) repository's own
+    links, Binder's included, and nothing else."""
+    script = links_script(load("upstream.yml"))
+    program = script.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    config_file = tmp_path / "_config.yml"
+    config_file.write_text((ROOT / "_config.yml").read_text())
+    done = subprocess.run(
+        [sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(config_file.read_text())
+    original = yaml.safe_load((ROOT / "_config.yml").read_text())
+    settings = config["sphinx"]["config"]
+    assert {k: v for k, v in settings.items() if not k.startswith("linkcheck_")} == (
+        original["sphinx"]["config"]
+    )  # only the link-check settings are added
+    ignored = [re.compile(pattern) for pattern in settings["linkcheck_ignore"]]
+    repository = original["repository"]["url"].rstrip("/")
+    slug = repository.split("/", 3)[3]
+
+    def skipped(uri: str) -> bool:
+        return any(pattern.match(uri) for pattern in ignored)
+
+    for uri in [
+        "http://127.0.0.1:5000/#/experiments",
+        "http://localhost:8000/docs",
+        "http://0.0.0.0:8080",
+        repository,
+        f"{repository}/tree/main/starters/feast-two-models",
+        f"https://mybinder.org/v2/gh/{slug}/main?urlpath=lab",
+    ]:
+        assert skipped(uri), uri
+    for uri in [
+        "https://docs.aws.amazon.com/aws-certification/latest/examguides/x.html",
+        "https://localhost.example.org/",
+        f"{repository}-fork",
+        "https://mybinder.org",
+    ]:
+        assert not skipped(uri), uri
+
+
 def test_release_workflow_checks_builds_and_attaches_the_book_on_a_tag():
     release = load("release.yml")
     assert release["on"] == {"push": {"tags": ["v*"]}}
