@@ -62,6 +62,35 @@ def test_every_chapter_of_the_toc_has_a_changelog_line():
         assert f"../{chapter}>" in text, f"no changelog line for {chapter}"
 
 
+def release_tags() -> list[str]:
+    """The clone's ``v*`` tags ([] outside a git clone or in one without tags)."""
+    done = subprocess.run(
+        ["git", "tag", "--list", "v*"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout.split() if done.returncode == 0 else []
+
+
+def test_every_release_tag_has_its_changelog_entry_and_version():
+    """A tag names the version its tree says, and the changelog keeps its entry."""
+    tags = release_tags()
+    if not tags:
+        pytest.skip("this clone has no v* tags (a shallow or tagless clone)")
+    text = (ROOT / "book/changelog.md").read_text()
+    listed = {version for version, _ in release.changelog_entries(text)}
+    for tag in tags:
+        pyproject = subprocess.run(
+            ["git", "show", f"{tag}:pyproject.toml"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        version = re.search(r'(?m)^version = "(.*)"$', pyproject).group(1)
+        assert tag == f"v{version}", f"tag {tag} is on a tree at version {version}"
+        assert version in listed, f"no changelog entry for {tag}"
+        assert release.entry_text(text, version), f"empty changelog entry for {tag}"
+
+
 def test_a_tag_that_is_not_the_version_is_refused(tree):
     version = release.project_version(tree)
     assert release.problems(f"v{version}", tree) == []
