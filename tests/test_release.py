@@ -29,9 +29,15 @@ ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """A copy of the three files the release check reads."""
+    """A copy of the four files the release check reads."""
     (tmp_path / "book").mkdir()
-    for name in ["pyproject.toml", "_config.yml", "book/changelog.md"]:
+    (tmp_path / release.PACKAGE_INIT).parent.mkdir(parents=True)
+    for name in [
+        "pyproject.toml",
+        "_config.yml",
+        "book/changelog.md",
+        release.PACKAGE_INIT,
+    ]:
         shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
 
@@ -104,6 +110,7 @@ def test_a_version_without_a_changelog_entry_or_footer_is_refused(tree):
     found = release.problems("v9.9.9", tree)
     assert any("the book shows version" in p for p in found), found
     assert any("newest entry is" in p and "not 9.9.9" in p for p in found), found
+    assert "mlops_course.__version__ is " in "".join(found), found  # not bumped
 
 
 def test_an_empty_or_misordered_changelog_is_refused(tree):

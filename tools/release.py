@@ -1,10 +1,11 @@
 """Release checks and steps (CONTRIBUTING.md, "Cutting a release").
 
-    python -m tools.release check v0.4.0        # tag, versions and changelog agree
-    python -m tools.release pin-binder v0.4.0   # Binder buttons open the tag, not main
-    python -m tools.release notes v0.4.0        # the changelog entry, for the release
+    python -m tools.release check v0.4.1        # tag, versions and changelog agree
+    python -m tools.release pin-binder v0.4.1   # Binder buttons open the tag, not main
+    python -m tools.release notes v0.4.1        # the changelog entry, for the release
 
-The version lives in pyproject.toml; the book shows it (the footer set in
+The version lives in pyproject.toml; the package repeats it
+(``mlops_course.__version__``), the book shows it (the footer set in
 _config.yml) and book/changelog.md has one ``## X.Y.Z (YYYY-MM-DD)`` entry per
 release, newest first. The release workflow (.github/workflows/release.yml)
 runs the three commands on a pushed ``v*`` tag, builds the book with
@@ -28,6 +29,8 @@ PYPROJECT = ROOT / "pyproject.toml"
 ENTRY = re.compile(r"^## (\d+\.\d+\.\d+) \((\d{4}-\d{2}-\d{2})\)\s*$", re.M)
 FOOTER_VERSION = re.compile(r"\bVersion (\d+\.\d+\.\d+)\b")
 BRANCH_LINE = re.compile(r"^(  branch: ).*$", re.M)
+PACKAGE_INIT = Path("src") / "mlops_course" / "__init__.py"
+PACKAGE_VERSION = re.compile(r'^__version__ = "(.*)"$', re.M)
 
 
 def project_version(root: Path = ROOT) -> str:
@@ -38,6 +41,12 @@ def book_version(root: Path = ROOT) -> str | None:
     """The version the book's footer shows (html.extra_footer in _config.yml)."""
     config = yaml.safe_load((root / "_config.yml").read_text())
     found = FOOTER_VERSION.search(config.get("html", {}).get("extra_footer", ""))
+    return found.group(1) if found else None
+
+
+def package_version(root: Path = ROOT) -> str | None:
+    """``mlops_course.__version__``, read from the source (no import needed)."""
+    found = PACKAGE_VERSION.search((root / PACKAGE_INIT).read_text())
     return found.group(1) if found else None
 
 
@@ -65,6 +74,11 @@ def problems(tag: str | None = None, root: Path = ROOT) -> list[str]:
     shown = book_version(root)
     if shown != version:
         found.append(f"the book shows version {shown}, pyproject.toml says {version}")
+    package = package_version(root)
+    if package != version:
+        found.append(
+            f"mlops_course.__version__ is {package}, pyproject.toml says {version}"
+        )
     text = (root / "book" / "changelog.md").read_text()
     entries = changelog_entries(text)
     if not entries or entries[0][0] != version:

@@ -5,4 +5,5 @@ no side effects. Each module's docstring says what it holds and which chapters
 use it; CONTRIBUTING.md maps the chapters to the modules they import.
 """
 
-__version__ = "0.1.0"
+# pyproject.toml's version, repeated; tools/release.py checks that they agree.
+__version__ = "0.4.1"
