@@ -63,12 +63,12 @@ lab: venv
 		--LabApp.default_url=/lab/tree/notebooks
 
 ## Re-execute notebooks in place and store their outputs (NB=notebooks/01_x.ipynb for one);
-## then regenerate their student versions (notebooks/student/), so they never fall behind.
+## then regenerate their student versions (student/), so they never fall behind.
 outputs: venv
 	tools/offline $(BIN)/python -m tools.execute $(NB)
 	$(BIN)/python -m tools.students $(NB)
 
-## Write notebooks/student/: each chapter with its solutions replaced by stubs (generated:
+## Write student/: each chapter with its solutions replaced by stubs (generated:
 ## never edit them by hand; tests/test_students.py fails when one is stale).
 students: venv
 	$(BIN)/python -m tools.students

@@ -78,12 +78,9 @@ def test_each_chapter_page_offers_its_student_version(book_build):
         name = page.removeprefix("notebooks/")
         text = (html / f"{page}.html").read_text()
         assert f'href="../student/{name}.ipynb"' in text, page
-        assert f"?urlpath=lab/tree/notebooks/student/{name}.ipynb" in text, page
+        assert f"?urlpath=lab/tree/student/{name}.ipynb" in text, page
         copied = html / "student" / f"{name}.ipynb"
-        assert (
-            copied.read_bytes()
-            == (ROOT / "notebooks/student" / copied.name).read_bytes()
-        )
+        assert copied.read_bytes() == (ROOT / "student" / copied.name).read_bytes()
     assert not (html / "notebooks" / "student").exists()  # downloads, not pages
 
 

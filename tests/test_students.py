@@ -55,9 +55,9 @@ def test_regenerating_gives_the_same_bytes(chapter):
 
 def test_a_stale_missing_or_orphaned_student_notebook_is_named(tmp_path):
     chapter = _write(tmp_path, _chapter())
-    folder = tmp_path / "notebooks" / "student"
+    folder = tmp_path / "student"
     assert students.problems([chapter], tmp_path) == [
-        "notebooks/student/99_synthetic.ipynb is missing: run `make students`"
+        "student/99_synthetic.ipynb is missing: run `make students`"
     ]
     students.write(chapter)
     assert students.problems([chapter], tmp_path) == []
@@ -66,9 +66,9 @@ def test_a_stale_missing_or_orphaned_student_notebook_is_named(tmp_path):
     orphan = folder / "98_removed.ipynb"
     orphan.write_text("{}")
     assert students.problems([chapter], tmp_path) == [
-        "notebooks/student/99_synthetic.ipynb is not generated from its chapter: "
+        "student/99_synthetic.ipynb is not generated from its chapter: "
         "run `make students`",
-        "notebooks/student/98_removed.ipynb has no chapter in _toc.yml: remove it "
+        "student/98_removed.ipynb has no chapter in _toc.yml: remove it "
         "(or run `make students`, which does)",
     ]
 
@@ -80,7 +80,10 @@ def _chapter(*, check="checks.answer(x, y, context=z)", second_check=False):
     """A chapter with two exercises: the first checked, the second not (optional)."""
     md, code = new_markdown_cell, new_code_cell
     cells = [
-        md("# 99. Synthetic\n\n![a figure](../book/images/figure.png)"),
+        md(
+            "# 99. Synthetic\n\n![a figure](../book/images/figure.png)"
+            " after [chapter 1](01_notebook_model.ipynb#recap)"
+        ),
         code("z = 41", metadata={"tags": ["parameters"]}),
         code("from mlops_course.exercises import ch01 as checks"),
         md("```{exercise}\n:label: ex-99-1\n\nFind x and y.\n```"),
@@ -140,7 +143,9 @@ def test_the_student_notebook_keeps_every_other_cell_and_says_what_it_is(tmp_pat
     student = students.student_notebook(chapter)
     first = student.cells[0]
     assert first.cell_type == "markdown" and first.id == "student-version"
-    assert "[99_synthetic.ipynb](../99_synthetic.ipynb)" in first.source
+    assert "[notebooks/99_synthetic.ipynb](../notebooks/99_synthetic.ipynb)" in (
+        first.source
+    )
     assert "`make students`" in first.source and "do not" in first.source
     ids = [c.id for c in student.cells]
     assert ids == [
@@ -153,8 +158,10 @@ def test_the_student_notebook_keeps_every_other_cell_and_says_what_it_is(tmp_pat
         "cell-12",
     ]
     assert student.metadata == read(chapter).metadata
-    # Relative links now start one folder further down; others are left alone.
-    assert "](../../book/images/figure.png)" in student.cells[1].source
+    # Relative links are pointed from student/, beside notebooks/: a sibling
+    # chapter is reached in notebooks/; absolute URLs and anchors are left alone.
+    assert "](../book/images/figure.png)" in student.cells[1].source
+    assert "](../notebooks/01_notebook_model.ipynb#recap)" in student.cells[1].source
     assert student.cells[-1].source.endswith(
         "[The site](https://example.org), [recap](#recap)."
     )
@@ -208,19 +215,36 @@ def test_student_cells_are_the_chapters_outside_the_solutions(chapter):
     assert [c.source for c in kept if c.cell_type == "code"][: len(before)] == before
 
 
+RELATIVE_TARGET = re.compile(r"\]\(((?![a-z][a-z0-9+.-]*:|[#/])[^)\s]+)\)")
+
+
 def test_relative_links_in_student_notebooks_still_reach_their_files():
+    """Each relative link of a chapter that reaches a file reaches the same file
+    from the student version's cell (a sibling chapter, not its student copy)."""
     checked = 0
     for chapter in CHAPTERS:
-        for cell in read(students.student_path(chapter)).cells:
-            if cell.cell_type != "markdown":
+        student = students.student_path(chapter)
+        cells = read(student).cells
+        kept = {c.id: c.source for c in cells if c.cell_type == "markdown"}
+
+        def reached(folder: Path, target: str) -> Path:
+            return (folder / target.split("#")[0]).resolve()
+
+        for cell in read(chapter).cells:
+            if cell.cell_type != "markdown" or cell.id not in kept:
                 continue
-            for match in re.finditer(r"\]\((\.\./[^)\s]+)\)", cell.source):
-                target = match[1].split("#")[0]
-                # A link to a book page (../../book/x.md) or image must exist.
-                if (chapter.parent / target[3:]).exists():
-                    assert (chapter.parent / "student" / target).exists(), target
+            theirs = {
+                reached(student.parent, t)
+                for t in RELATIVE_TARGET.findall(kept[cell.id])
+            }
+            for target in RELATIVE_TARGET.findall(cell.source):
+                if reached(chapter.parent, target).is_file():
+                    assert reached(chapter.parent, target) in theirs, (student, target)
                     checked += 1
-    assert checked >= 3  # chapter 3's screenshots and the banner's link back
+        (back,) = RELATIVE_TARGET.findall(cells[0].source)  # the banner's link
+        assert reached(student.parent, back) == chapter.resolve(), back
+        checked += 1
+    assert checked >= 3  # chapter 3's screenshots and each banner's link back
 
 
 @pytest.mark.notebook
@@ -283,7 +307,7 @@ def test_each_chapter_page_offers_its_student_version():
     assert urls == [
         "../student/01_notebook_model.ipynb",
         "https://mybinder.org/v2/gh/org/course/v1.2.0"
-        "?urlpath=lab/tree/notebooks/student/01_notebook_model.ipynb",
+        "?urlpath=lab/tree/student/01_notebook_model.ipynb",
     ]
     for page in ("book/intro", "notebooks/99_no_such_chapter"):
         context["header_buttons"] = []

@@ -167,7 +167,7 @@ def skeleton(number: str, slug: str, title: str) -> nbformat.NotebookNode:
             "Each exercise ends with a **check**: a cell that calls\n"
             "`checks.<name>(...)` on your answer and says whether it is right, and\n"
             "if not, what is wrong. In the student version of this notebook\n"
-            "(`notebooks/student/`) the solution is replaced by `answer = ...`."
+            "(`student/`) the solution is replaced by `answer = ...`."
         ),
         *exercise(
             number,

@@ -4,7 +4,7 @@
     python -m tools.students notebooks/01_notebook_model.ipynb
     python -m tools.students --check         # exit 1 if a file is stale or extra
 
-For every chapter the book lists, ``notebooks/student/NN_slug.ipynb`` holds the
+For every chapter the book lists, ``student/NN_slug.ipynb`` holds the
 same cells as the chapter, without outputs, except that each solution (from
 the Markdown cell holding ``{solution-start} ex-NN-k`` through the cell holding
 ``{solution-end}``) becomes ONE code cell, the stub: for each positional
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import posixpath
 import re
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from tools.nbchecks import CHECK_TAG, ROOT, read, tags, toc_notebooks
 
-FOLDER = "student"  # below notebooks/
+FOLDER = "student"  # beside notebooks/, at the repository's root
 SOLUTION_START = re.compile(r"\{solution-start\}[ \t]*([\w-]*)")
 NO_CHECK_STUB = "# Your solution here."
 #: A Markdown link, image or HTML src/href whose target is a relative path.
@@ -50,8 +51,13 @@ class StubError(ValueError):
 
 
 def student_path(chapter: Path) -> Path:
-    """Where the student version of ``notebooks/NN_slug.ipynb`` is written."""
-    return chapter.parent / FOLDER / chapter.name
+    """Where the student version of ``notebooks/NN_slug.ipynb`` is written.
+
+    Beside ``notebooks/``, not inside it: at the same depth, so the chapters'
+    relative links to ``../book/...`` hold as they are, and ``notebooks/`` holds
+    only the chapters the book lists.
+    """
+    return chapter.parent.parent / FOLDER / chapter.name
 
 
 def answer_names(source: str, label: str = "") -> list[str]:
@@ -97,8 +103,11 @@ def stub_source(label: str, names: list[str]) -> str:
 
 
 def relink(markdown: str) -> str:
-    """Relative links of a chapter's Markdown, pointed from one folder further down."""
-    return RELATIVE_LINK.sub(lambda m: f"{m['lead']}../{m['target']}", markdown)
+    """Relative links of a chapter's Markdown, pointed from ``student/`` instead."""
+    return RELATIVE_LINK.sub(
+        lambda m: m["lead"] + posixpath.normpath(f"../notebooks/{m['target']}"),
+        markdown,
+    )
 
 
 def banner(chapter: Path) -> nbformat.NotebookNode:
@@ -108,8 +117,9 @@ def banner(chapter: Path) -> nbformat.NotebookNode:
         "> **Student version.** Each exercise's solution is replaced by a cell for\n"
         "> your answer: replace each `...`, then run the **check** cell below it,\n"
         "> which says whether the answer is right (and if not, why). The full\n"
-        f"> chapter, with the solutions and every output, is [{name}](../{name})\n"
-        "> in the folder above, and the chapter's page in the book.\n"
+        "> chapter, with the solutions and every output, is\n"
+        f"> [notebooks/{name}](../notebooks/{name}), and the chapter's page in the\n"
+        "> book.\n"
         ">\n"
         "> This file is generated from the full chapter by `make students`: do not\n"
         f"> edit it by hand (the chapter's source is `notebooks/{chapter.stem}.md`).\n"
@@ -206,7 +216,7 @@ def problems(listed: list[Path] | None = None, root: Path = ROOT) -> list[str]:
                 f"{rel} is not generated from its chapter: run `make students`"
             )
     expected = {student_path(c) for c in listed}
-    folder = root / "notebooks" / FOLDER
+    folder = root / FOLDER
     for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
         if path not in expected:
             found.append(
@@ -238,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"wrote {write(chapter).relative_to(ROOT)}")
     if everything:  # a full run also removes the stale ones
-        folder = ROOT / "notebooks" / FOLDER
+        folder = ROOT / FOLDER
         expected = {student_path(c) for c in listed}
         for path in sorted(folder.glob("*.ipynb")):
             if path not in expected:

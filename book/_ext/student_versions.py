@@ -1,6 +1,6 @@
 """Each chapter page offers its student version: a download and a Binder link.
 
-The student notebooks (``notebooks/student/NN_slug.ipynb``, written by
+The student notebooks (``student/NN_slug.ipynb``, written by
 ``make students``, see tools/students.py) are not pages of the book. This
 extension copies them into the built HTML (``student/NN_slug.ipynb``) and adds
 a "Student version" group to the header of each chapter page that has one,
@@ -9,7 +9,7 @@ beside the theme's launch and download buttons:
 - "Download .ipynb": the student notebook from the built book;
 - "Open in Binder": the same Binder launch as the page's own button (the
   repository, and the ref `_config.yml` pins, which a release sets to its tag),
-  opening ``notebooks/student/NN_slug.ipynb`` instead of the full chapter.
+  opening ``student/NN_slug.ipynb`` instead of the full chapter.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def student_file(app: Sphinx, pagename: str) -> Path | None:
     folder, _, name = pagename.rpartition("/")
     if folder != "notebooks":
         return None
-    path = Path(app.srcdir) / "notebooks" / FOLDER / f"{name}.ipynb"
+    path = Path(app.srcdir) / FOLDER / f"{name}.ipynb"
     return path if path.is_file() else None
 
 
@@ -46,8 +46,7 @@ def binder_url(app: Sphinx, pagename: str) -> str | None:
     ui = {"classic": "tree", "jupyterlab": "lab/tree"}[
         launch.get("notebook_interface", "classic")
     ]
-    folder, _, name = pagename.rpartition("/")
-    path = quote(f"{folder}/{FOLDER}/{name}.ipynb")
+    path = quote(f"{FOLDER}/{pagename.rpartition('/')[2]}.ipynb")
     return f"{binderhub}/v2/gh/{org}/{repo}/{branch}?urlpath={ui}/{path}"
 
 
@@ -93,7 +92,7 @@ def _copy(app: Sphinx, exception: Exception | None) -> None:
     """Copy the student notebooks into the built HTML (``student/``)."""
     if exception is not None or app.builder.format != "html":
         return
-    source = Path(app.srcdir) / "notebooks" / FOLDER
+    source = Path(app.srcdir) / FOLDER
     target = Path(app.outdir) / FOLDER
     target.mkdir(exist_ok=True)
     for path in sorted(source.glob("*.ipynb")):
